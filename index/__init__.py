@@ -1,0 +1,1 @@
+"""Building the index: ingestion, segmentation, embedding and the on-disk format."""

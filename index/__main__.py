@@ -1,0 +1,49 @@
+"""`python -m index build [--corpus PATH] [--out DIR]`: rebuild the index and say what changed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from index.config import DEFAULT_CORPUS, env_paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    corpus_env, index_default = env_paths()
+    corpus_default = corpus_env or DEFAULT_CORPUS
+    parser = argparse.ArgumentParser(prog="python -m index", description="Build the question-answering index.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build_cmd = commands.add_parser("build", help="read the corpus and (re)build the index")
+    build_cmd.add_argument("--corpus", type=Path, default=corpus_default,
+                           help=f"folder of documents or one .jsonl collection (default: {corpus_default})")
+    build_cmd.add_argument("--out", type=Path, default=index_default,
+                           help=f"index directory (default: {index_default})")
+    build_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    build_cmd.add_argument("--if-stale", action="store_true",
+                           help="do nothing when the index already matches the corpus and the model")
+    args = parser.parse_args(argv)
+
+    from index.build import build, check_index
+    from index.errors import QAError
+    from index.store import read_manifest
+
+    if args.if_stale:
+        try:
+            check_index(read_manifest(args.out), args.out, args.corpus)
+            print(f"The index at {args.out} is up to date.")
+            return 0
+        except QAError:
+            pass  # missing or stale: build it
+    try:
+        summary = build(args.corpus, args.out, progress=not args.quiet)
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

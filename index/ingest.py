@@ -1,0 +1,206 @@
+"""Reading the corpus folder: files and their metadata in, cleaned `Document`s out.
+
+Supported: `.txt`, `.md`, `.html`/`.htm` (one document per file) and `.jsonl` collections with one
+`{"id", "title", "text"}` record per line (the BEIR/Pyserini form). Metadata comes from
+`sources.json` beside the files; a file it does not name is titled by its file name.
+
+Page furniture (navigation lines, a tool's footer) is removed by per-source line patterns, the
+`furniture` list of regular expressions in `sources.json`, each matched against a whole stripped line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from index.errors import BadCorpusFile, EmptyCorpus
+from index.types import Document
+
+TEXT_SUFFIXES = (".txt", ".md", ".html", ".htm")
+COLLECTION_SUFFIXES = (".jsonl",)
+SOURCES_FILE = "sources.json"
+
+
+@dataclass
+class CorpusReport:
+    """What reading the corpus found besides documents: files skipped and why."""
+
+    skipped: list[str] = field(default_factory=list)
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    """The files of a corpus folder that are read, in a stable order (a single file is its own corpus)."""
+    if corpus.is_file():
+        return [corpus]
+    if not corpus.is_dir():
+        raise EmptyCorpus(f"The corpus folder {corpus} does not exist; pass --corpus with a folder of documents.")
+    suffixes = TEXT_SUFFIXES + COLLECTION_SUFFIXES
+    return sorted(p for p in corpus.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def corpus_fingerprint(corpus: Path) -> dict[str, str]:
+    """sha256 of every file the index is built from, `sources.json` included, keyed by file name."""
+    files = corpus_files(corpus)
+    if corpus.is_dir() and (corpus / SOURCES_FILE).is_file():
+        files = [*files, corpus / SOURCES_FILE]
+    return {p.name: file_hash(p) for p in files}
+
+
+def load_sources(corpus: Path) -> dict[str, dict]:
+    folder = corpus if corpus.is_dir() else corpus.parent
+    path = folder / SOURCES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadCorpusFile(f"{path} is not valid JSON ({exc}); fix it or remove it.") from exc
+    if not isinstance(data, dict):
+        raise BadCorpusFile(f"{path} must map file names to their metadata.")
+    return data
+
+
+def read_text_file(path: Path) -> str:
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise BadCorpusFile(f"{path.name} is not a text file (it contains binary data); it was skipped.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadCorpusFile(f"{path.name} is not UTF-8 text; it was skipped (convert it to UTF-8).") from exc
+
+
+def clean_text(raw: str, furniture: list[str] = ()) -> str:
+    """Normalise line ends and blank lines, and drop lines that match a furniture pattern.
+
+    Inside a line nothing changes, so a quote of the cleaned text is a quote of the source.
+    """
+    patterns = [re.compile(p, re.IGNORECASE) for p in furniture]
+    kept: list[str] = []
+    for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = line.rstrip()
+        if not line.strip(" \t\u00a0\u200b"):
+            line = ""
+        elif any(p.fullmatch(line.strip()) for p in patterns):
+            continue
+        kept.append(line)
+    text = "\n".join(kept)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip("\n")
+
+
+class _HTMLText(HTMLParser):
+    BLOCK = {"p", "div", "br", "li", "tr", "section", "article", "header", "footer", "blockquote",
+             "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "pre", "hr"}
+    SKIP = {"script", "style", "noscript", "template", "head", "nav"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "title":
+            self._in_title = True
+        elif tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+            if tag == "li":
+                self.parts.append("• ")
+
+    def handle_endtag(self, tag):
+        if tag == "title":
+            self._in_title = False
+        elif tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+        elif not self._skip:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(raw: str) -> tuple[str, str]:
+    """The visible text of an HTML page, one block per paragraph, and its <title>."""
+    parser = _HTMLText()
+    parser.feed(raw)
+    lines = [line.strip() for line in "".join(parser.parts).split("\n")]
+    return "\n".join(lines), parser.title.strip()
+
+
+def _document(doc_id: str, meta: dict, text: str, fallback_title: str) -> Document:
+    return Document(
+        doc_id=doc_id,
+        title=str(meta.get("title") or fallback_title),
+        author=meta.get("author"),
+        publisher=meta.get("publisher"),
+        url=meta.get("url"),
+        kind=meta.get("kind"),
+        text=text,
+    )
+
+
+def read_collection(path: Path, meta: dict, report: CorpusReport) -> list[Document]:
+    documents = []
+    text = read_text_file(path)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            record_id, body = str(record["id"]), str(record["text"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            report.skipped.append(f"{path.name} line {number}: not a {{\"id\", \"title\", \"text\"}} record")
+            continue
+        cleaned = clean_text(body, meta.get("furniture", []))
+        if cleaned:
+            title = str(record.get("title") or record_id)
+            documents.append(_document(f"{path.name}#{record_id}", {**meta, "title": title}, cleaned, title))
+    return documents
+
+
+def read_corpus(corpus: Path) -> tuple[list[Document], CorpusReport]:
+    """Every document of a corpus folder (or one file), cleaned; unreadable files are reported, not fatal."""
+    sources = load_sources(corpus)
+    report = CorpusReport()
+    documents: list[Document] = []
+    for path in corpus_files(corpus):
+        meta = sources.get(path.name) or {}
+        try:
+            if path.suffix.lower() in COLLECTION_SUFFIXES:
+                documents.extend(read_collection(path, meta, report))
+                continue
+            raw = read_text_file(path)
+            fallback = path.stem
+            if path.suffix.lower() in (".html", ".htm"):
+                raw, html_title = html_to_text(raw)
+                fallback = html_title or fallback
+            text = clean_text(raw, meta.get("furniture", []))
+        except BadCorpusFile as exc:
+            report.skipped.append(str(exc))
+            continue
+        if text:
+            documents.append(_document(path.name, meta, text, fallback))
+        else:
+            report.skipped.append(f"{path.name} has no text after cleaning; it was skipped.")
+    if not documents:
+        raise EmptyCorpus(f"No readable documents in {corpus} (.txt, .md, .html or .jsonl); add some and rebuild.")
+    return documents, report

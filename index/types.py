@@ -1,0 +1,49 @@
+"""The records that flow from the corpus to an answer: one frozen dataclass per concept.
+
+Offsets (`start`, `end`) always index into `Document.text`, the stored cleaned text, so any span
+can be checked with `document.text[start:end]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str  # the file name (or `file#id` for a record of a .jsonl collection)
+    title: str
+    author: str | None
+    publisher: str | None
+    url: str | None
+    kind: str | None
+    text: str  # the cleaned text every offset points into
+
+
+@dataclass(frozen=True)
+class Block:
+    """A structural unit of a document: a paragraph, a numbered post or a bullet item."""
+
+    doc_id: str
+    start: int
+    end: int
+    locator: str  # e.g. "post 7/14" or "Mid-term Objectives › Humanitarian Airlift, paragraph 2"
+    section: str  # the heading path, "" when the block sits under no heading
+
+
+@dataclass(frozen=True)
+class Sentence:
+    doc_id: str
+    start: int
+    end: int
+    passage: int  # index of the passage this sentence belongs to
+
+
+@dataclass(frozen=True)
+class Passage:
+    doc_id: str
+    start: int
+    end: int
+    locator: str
+    first_sentence: int  # sentences[first_sentence:last_sentence] belong to this passage
+    last_sentence: int

@@ -1,0 +1,1 @@
+"""Answering: hybrid retrieval, quote extraction, abstention."""

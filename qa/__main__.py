@@ -1,0 +1,90 @@
+"""`python -m qa ask [QUESTION] [--json] [--index DIR]`: answer with verbatim quotes and citations.
+
+With no QUESTION it reads one question per line from standard input and answers each in turn,
+loading the model once (JSON lines with --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+
+def render_text(answer) -> str:
+    lines = []
+    if answer.searched:
+        lines.append(f"(searched for: {answer.searched})")
+    if answer.abstained:
+        lines.append(answer.notice or "The corpus does not answer this.")
+        if answer.related:
+            lines.append("")
+            lines.append("Closest passages (not answers):")
+    for number, quote in enumerate(answer.quotes or answer.related, 1):
+        lines.append("")
+        lines.append(textwrap.fill(f"“{quote.text}”", width=100, initial_indent=f"{number}. ",
+                                   subsequent_indent="   "))
+        lines.append(f"   — {quote.citation()}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa", description="Answer questions with quotes from the corpus.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask = commands.add_parser("ask", help="answer a question (or one per line of standard input)")
+    ask.add_argument("question", nargs="?", help="the question; omit it to read questions from standard input")
+    ask.add_argument("--json", action="store_true", help="print JSON (one object per line for standard input)")
+    ask.add_argument("--index", type=Path, help="index directory (default: var/index, or QA_INDEX)")
+    ask.add_argument("--corpus", type=Path, help="corpus to check the index against (default: the one it was built from)")
+    ask.add_argument("--mode", choices=["bm25", "dense", "hybrid"], help="retrieval mode (default: hybrid)")
+    ask.add_argument("-k", type=int, help="at most this many quotes (default: 3)")
+    args = parser.parse_args(argv)
+
+    from index.errors import BadQuestion, QAError
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    try:
+        settings = Settings.from_env(index=args.index, corpus=args.corpus, mode=args.mode, quotes=args.k)
+        engine = Engine.load(settings)
+    except (QAError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def respond(question: str) -> int:
+        try:
+            answer = engine.answer(question)
+        except BadQuestion as exc:
+            if args.json:
+                print(json.dumps({"question": question, "error": str(exc)}, ensure_ascii=False), flush=True)
+            else:
+                print(f"error: {exc}", flush=True)
+            return 1
+        if args.json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(render_text(answer) + "\n", flush=True)
+        return 0
+
+    if args.question is not None:
+        return respond(args.question)
+    interactive = sys.stdin.isatty() and not args.json
+    if interactive:
+        print("Ask a question about the corpus (an empty line or Ctrl-D ends).", flush=True)
+    engine.warm_up()
+    status = 0
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line or (interactive and not line.strip()):
+            break
+        if line.strip():
+            status = max(status, respond(line.rstrip("\n")))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Answering a question from a loaded index: retrieve, fuse, extract a quote, or abstain."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from index.build import check_index
+from index.embed import Encoder
+from index.store import StoredIndex, read_index, stored_vectors
+from index.tokenize import tokenize
+from qa.extract import Span, best_span, lexical_overlap, pick_spans, sentence_scores
+from qa.fusion import reciprocal_rank_fusion
+from qa.question import OTHER_SCRIPT, clean_question, mostly_latin
+from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
+from qa.settings import Settings
+from qa.types import Answer, Hit, Quote
+
+NOT_ANSWERED = "The corpus does not answer this."
+
+
+class Engine:
+    """Holds one index and the model; `answer()` is safe to call many times (the model loads once)."""
+
+    def __init__(self, stored: StoredIndex, settings: Settings, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self.stored = stored
+        self.encoder = encoder or Encoder()
+        self.documents = {d.doc_id: d for d in stored.documents}
+        params = stored.manifest["parameters"]
+        self.bm25 = BM25Retriever(stored.bm25_tokens, params["bm25_variant"], params["bm25_k1"],
+                                  params["bm25_b"], params["bm25_delta"])
+        self.sentence_vectors = stored_vectors(stored.sentence_index)
+        self.sentence_passage = np.array([s.passage for s in stored.sentences], dtype=np.int64)
+        texts = [self.documents[s.doc_id].text[s.start:s.end] for s in stored.sentences]
+        self.sentence_terms = [set(tokenize(t)) for t in texts]
+        self.sentence_words = np.array([len(t.split()) for t in texts], dtype=np.int64)
+        self.dense = DenseRetriever(stored.passage_index, self.encode)
+        self.dense_sentences = SentenceDenseRetriever(stored.sentence_index, self.sentence_passage, self.encode)
+        self.encode_cached = lru_cache(maxsize=512)(self._encode)
+
+    @classmethod
+    def load(cls, settings: Settings, encoder: Encoder | None = None) -> Engine:
+        stored = read_index(Path(settings.index))
+        check_index(stored.manifest, Path(settings.index), settings.corpus)
+        return cls(stored, settings, encoder)
+
+    def _encode(self, text: str) -> np.ndarray:
+        return self.encoder.encode([text])[0]
+
+    def encode(self, text: str) -> np.ndarray:
+        return self.encode_cached(text)
+
+    def warm_up(self) -> None:
+        """Load the model and run it once, so the first real question is as fast as the rest."""
+        self.encode("warm up")
+
+    def rank(self, query: str, mode: str) -> list[Hit]:
+        n = self.settings.candidates
+        if mode == "bm25":
+            return self.bm25.retrieve(query, n)
+        rankings = [self.dense.retrieve(query, n), self.dense_sentences.retrieve(query, n)]
+        if mode == "hybrid":
+            rankings.insert(0, self.bm25.retrieve(query, n))
+        return reciprocal_rank_fusion(rankings, k=self.settings.rrf_k)
+
+    def spans(self, query: str, hits: list[Hit]) -> list[Span]:
+        """The best span of each of the top passages, scored as its best sentence."""
+        if not hits:
+            return []
+        q_vec = self.encode(query)
+        q_terms = tokenize(query)
+        idf = self.bm25.bm25.idf
+        top = hits[: self.settings.rerank]
+        best_fused = max(h.score for h in top) or 1.0
+        spans = []
+        for hit in top:
+            passage = self.stored.passages[hit.index]
+            ids = np.arange(passage.first_sentence, passage.last_sentence)
+            dense = self.sentence_vectors[ids] @ q_vec
+            lexical = np.array([lexical_overlap(q_terms, self.sentence_terms[i], idf) for i in ids])
+            prior = np.full(len(ids), hit.score / best_fused)
+            scores = sentence_scores(dense, lexical, prior, self.settings.weights)
+            spans.append(best_span(passage.first_sentence, scores, self.sentence_words[ids], self.settings.rules))
+        return spans
+
+    def quote(self, span: Span) -> Quote:
+        first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
+        doc = self.documents[first.doc_id]
+        passage = self.stored.passages[first.passage]
+        return Quote(
+            doc_id=doc.doc_id, start=first.start, end=last.end, text=doc.text[first.start:last.end],
+            locator=passage.locator, score=round(span.score, 4), title=doc.title, author=doc.author,
+            publisher=doc.publisher, url=doc.url,
+        )
+
+    def answer(self, question: str, mode: str | None = None, k: int | None = None,
+               search: str | None = None) -> Answer:
+        """Answer `question`; `search` is the text to retrieve with when it differs (a resolved follow-up)."""
+        started = time.perf_counter()
+        settings = self.settings
+        question = clean_question(question, settings.max_question_chars)
+        query = clean_question(search, settings.max_question_chars) if search else question
+        if not mostly_latin(query):
+            return Answer(question, [], True, notice=OTHER_SCRIPT)
+        timings = {}
+        t0 = time.perf_counter()
+        self.encode(query)
+        timings["encode"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        hits = self.rank(query, mode or settings.mode)
+        timings["retrieve"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        spans = self.spans(query, hits)
+        chosen = pick_spans(spans, k or settings.quotes, settings.threshold, settings.quote_margin)
+        timings["extract"] = (time.perf_counter() - t0) * 1000
+        related: list[Quote] = []
+        if not chosen:
+            related = [self.quote(s) for s in pick_spans(spans, k or settings.quotes, float("-inf"), float("inf"))]
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Answer(
+            question=question,
+            quotes=[self.quote(s) for s in chosen],
+            abstained=not chosen,
+            related=related,
+            notice=NOT_ANSWERED if not chosen else None,
+            searched=query if query != question else None,
+            timings_ms=timings,
+        )

@@ -1,0 +1,41 @@
+"""Answering settings: built once at the entry point and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.config import DEFAULT_INDEX, env_paths
+from qa.extract import SpanRules, SpanWeights
+
+MODES = ("bm25", "dense", "hybrid")
+
+
+@dataclass(frozen=True)
+class Settings:
+    index: Path = DEFAULT_INDEX
+    corpus: Path | None = None  # None: the corpus folder recorded in the index manifest
+    mode: str = "hybrid"
+    quotes: int = 3  # at most this many quotes per answer
+    candidates: int = 30  # hits each retriever contributes to fusion
+    rerank: int = 8  # best fused passages searched for a quote
+    rrf_k: int = 60
+    # Abstain when the best sentence scores below this (see eval/ for the sweep that chose it).
+    threshold: float = 0.42
+    quote_margin: float = 0.2  # further quotes must score within this of the best one
+    max_question_chars: int = 1000
+    weights: SpanWeights = field(default_factory=SpanWeights)
+    rules: SpanRules = field(default_factory=SpanRules)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if self.quotes < 1 or self.candidates < 1 or self.rerank < 1:
+            raise ValueError("quotes, candidates and rerank must be at least 1")
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        corpus, index = env_paths()
+        values = {"index": index, "corpus": corpus}
+        values.update((k, v) for k, v in overrides.items() if v is not None)
+        return cls(**values)

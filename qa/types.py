@@ -1,0 +1,57 @@
+"""What answering returns: hits from a retriever, quotes with their citations, the answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Hit:
+    index: int  # passage number in the index
+    score: float
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A verbatim span of a document: `text == document.text[start:end]`."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    locator: str
+    score: float
+    title: str
+    author: str | None
+    publisher: str | None
+    url: str | None
+
+    def citation(self) -> str:
+        who = self.publisher if self.author is None else f"{self.author}, {self.publisher}" if self.publisher else self.author
+        parts = [p for p in (who, f"“{self.title}”", self.locator, self.url) if p]
+        return " — ".join(parts)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    quotes: list[Quote]
+    abstained: bool
+    related: list[Quote] = field(default_factory=list)  # closest passages when abstaining, never answers
+    notice: str | None = None  # fixed interface text, e.g. why the system abstained
+    searched: str | None = None  # the text actually searched, when it differs from the question
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "notice": self.notice,
+            "searched": self.searched,
+            "quotes": [q.to_json() for q in self.quotes],
+            "related": [q.to_json() for q in self.related],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
