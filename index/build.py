@@ -129,8 +129,14 @@ def build(
     vectors = _embed_cached(all_keys, passage_inputs + sentence_inputs, cache, encoder, progress)
     embedded = len(set(all_keys) - known)
 
+    # BM25 also sees who published a passage and what kind of document it is in, so "according to the
+    # thread" or "what does Rebecca Vincent say" can match; records of a collection carry their title as
+    # context already.
+    about = {d.doc_id: "" if "#" in d.doc_id else " ".join(filter(None, (d.title, d.author, d.publisher, d.kind)))
+             for d in documents}
     bm25_tokens = [
-        tokenize(f"{c} {texts[p.doc_id][p.start:p.end]}") for p, c in zip(seg.passages, seg.contexts, strict=True)
+        tokenize(f"{about[p.doc_id]} {c} {texts[p.doc_id][p.start:p.end]}")
+        for p, c in zip(seg.passages, seg.contexts, strict=True)
     ]
     manifest = {
         "format_version": FORMAT_VERSION,

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def _flat_index(vectors: np.ndarray, dimension: int) -> faiss.Index:
 def write_index(out: Path, index: StoredIndex, passage_vectors: np.ndarray, sentence_vectors: np.ndarray) -> Path:
     """Write a complete build next to the live one, then switch CURRENT to it in one rename."""
     out.mkdir(parents=True, exist_ok=True)
-    name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     folder = out / name
     folder.mkdir()
     doc_number = {d.doc_id: i for i, d in enumerate(index.documents)}

@@ -1,9 +1,13 @@
 """Choosing the quote: pure functions from per-sentence scores to the best span of sentences.
 
-A sentence's score mixes three signals, each in [0, 1] (the dense one in [-1, 1]):
+A sentence's score mixes four signals, each in [0, 1] (the cosines in [-1, 1]):
 - dense: cosine similarity of the sentence and question vectors;
+- passage: cosine similarity of the sentence's passage and the question (context the sentence lacks);
 - lexical: the idf-weighted share of the question's terms that the sentence contains;
 - prior: how well the sentence's passage ranked in retrieval (fused score / best fused score).
+The weights were chosen by a grid search on the eval/ question set (see README, "Quality").
+A span's `relevance` is the cosine of its best sentence alone: abstention looks at that, because the
+mixed score rewards shared words even when the question is about something else.
 A span is 1 to `max_sentences` consecutive sentences of one passage. It starts at the best sentence
 and takes in a neighbour when the neighbour scores within `extend_margin` of it, or when the span is
 still shorter than `min_words` (a bare "I care." says little on its own), as long as it stays within
@@ -20,11 +24,12 @@ import numpy as np
 @dataclass(frozen=True)
 class SpanWeights:
     dense: float = 1.0
-    lexical: float = 0.35
-    prior: float = 0.15
+    passage: float = 0.5
+    lexical: float = 0.5
+    prior: float = 0.2
 
     def __post_init__(self) -> None:
-        if min(self.dense, self.lexical, self.prior) < 0:
+        if min(self.dense, self.passage, self.lexical, self.prior) < 0:
             raise ValueError("span weights must not be negative")
 
 
@@ -44,7 +49,8 @@ class SpanRules:
 class Span:
     first: int  # sentence numbers in the index, first inclusive, last exclusive
     last: int
-    score: float  # the score of its best sentence
+    score: float  # the mixed score of its best sentence
+    relevance: float  # the cosine of the question and its best sentence
 
 
 def lexical_overlap(query_terms: list[str], sentence_terms: set[str], idf: dict[str, float]) -> float:
@@ -56,14 +62,15 @@ def lexical_overlap(query_terms: list[str], sentence_terms: set[str], idf: dict[
     return sum(max(idf.get(t, 0.0), 0.0) for t in unique if t in sentence_terms) / total
 
 
-def sentence_scores(dense: np.ndarray, lexical: np.ndarray, prior: np.ndarray, weights: SpanWeights) -> np.ndarray:
-    return weights.dense * dense + weights.lexical * lexical + weights.prior * prior
+def sentence_scores(dense: np.ndarray, passage: float, lexical: np.ndarray, prior: float,
+                    weights: SpanWeights) -> np.ndarray:
+    return weights.dense * dense + weights.passage * passage + weights.lexical * lexical + weights.prior * prior
 
 
-def best_span(first: int, scores: np.ndarray, words: np.ndarray, rules: SpanRules) -> Span:
+def best_span(first: int, scores: np.ndarray, dense: np.ndarray, words: np.ndarray, rules: SpanRules) -> Span:
     """The best span of a passage whose sentences are numbered `first`, `first + 1`, … in the index.
 
-    `scores` and `words` hold one value per sentence of the passage.
+    `scores`, `dense` (question-sentence cosines) and `words` hold one value per sentence of the passage.
     """
     if len(scores) == 0:
         raise ValueError("a passage has at least one sentence")
@@ -84,18 +91,16 @@ def best_span(first: int, scores: np.ndarray, words: np.ndarray, rules: SpanRule
             break
         total += int(words[pick])
         lo, hi = min(lo, pick), max(hi, pick + 1)
-    return Span(first + lo, first + hi, float(scores[anchor]))
+    return Span(first + lo, first + hi, float(scores[anchor]), float(dense[anchor]))
 
 
-def pick_spans(spans: list[Span], k: int, min_score: float, margin: float) -> list[Span]:
-    """Up to k spans, best first, none overlapping, each within `margin` of the best and >= min_score."""
+def pick_spans(spans: list[Span], k: int, min_relevance: float, margin: float) -> list[Span]:
+    """Up to k spans, best score first, none overlapping, each with relevance >= `min_relevance` and a
+    score within `margin` of the best kept span's."""
     chosen: list[Span] = []
-    ranked = sorted(spans, key=lambda s: -s.score)
-    if not ranked:
-        return chosen
-    floor = max(min_score, ranked[0].score - margin)
+    ranked = [s for s in sorted(spans, key=lambda s: -s.score) if s.relevance >= min_relevance]
     for span in ranked:
-        if len(chosen) == k or span.score < floor:
+        if len(chosen) == k or span.score < ranked[0].score - margin:
             break
         if all(span.last <= c.first or span.first >= c.last for c in chosen):
             chosen.append(span)

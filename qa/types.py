@@ -20,14 +20,15 @@ class Quote:
     end: int
     text: str
     locator: str
-    score: float
+    score: float  # ranking score (mixed signals); higher is better
+    relevance: float  # cosine of the question and the quote's best sentence; abstention looks at this
     title: str
     author: str | None
     publisher: str | None
     url: str | None
 
     def citation(self) -> str:
-        who = self.publisher if self.author is None else f"{self.author}, {self.publisher}" if self.publisher else self.author
+        who = ", ".join(p for p in (self.author, self.publisher) if p)
         parts = [p for p in (who, f"“{self.title}”", self.locator, self.url) if p]
         return " — ".join(parts)
 
@@ -40,6 +41,7 @@ class Answer:
     question: str
     quotes: list[Quote]
     abstained: bool
+    confidence: float = 0.0  # best cosine of the question with any sentence; abstention compares it
     related: list[Quote] = field(default_factory=list)  # closest passages when abstaining, never answers
     notice: str | None = None  # fixed interface text, e.g. why the system abstained
     searched: str | None = None  # the text actually searched, when it differs from the question
@@ -49,6 +51,7 @@ class Answer:
         return {
             "question": self.question,
             "abstained": self.abstained,
+            "confidence": self.confidence,
             "notice": self.notice,
             "searched": self.searched,
             "quotes": [q.to_json() for q in self.quotes],

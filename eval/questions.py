@@ -1,0 +1,42 @@
+"""The evaluation question set: loading it and locating each evidence span in its document."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+QUESTIONS_FILE = Path(__file__).with_name("questions.jsonl")
+KINDS = ("fact", "paraphrase", "followup", "absent", "offtopic")
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    id: str
+    question: str
+    doc: str | None  # document id holding the evidence; None for unanswerable questions
+    evidence: str | None  # verbatim text of the document that answers the question
+    answerable: bool
+    kind: str
+    follows: str | None = None  # id of the question a follow-up refers to
+
+
+def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
+    questions = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            question = EvalQuestion(**row)
+            if question.kind not in KINDS:
+                raise ValueError(f"{path}:{number}: kind must be one of {', '.join(KINDS)}")
+            if question.answerable != (question.evidence is not None and question.doc is not None):
+                raise ValueError(f"{path}:{number}: an answerable question needs doc and evidence, others neither")
+            questions.append(question)
+    return questions
+
+
+def evidence_span(text: str, evidence: str) -> tuple[int, int] | None:
+    start = text.find(evidence)
+    return None if start < 0 else (start, start + len(evidence))

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real model (loaded once), the real seed corpus, indexes in temp folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_CORPUS = ROOT / "corpus"
+THREAD = "000_1dd4618f7b8300fb.txt"
+ARTICLE = "004_672af6158f85d9ce.txt"
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from index.embed import Encoder
+
+    return Encoder()
+
+
+@pytest.fixture(scope="session")
+def seed_corpus(tmp_path_factory) -> Path:
+    """A copy of the seed corpus, so tests that check staleness never touch the project's own."""
+    folder = tmp_path_factory.mktemp("corpus")
+    for path in SEED_CORPUS.iterdir():
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_corpus, encoder, tmp_path_factory) -> Path:
+    from index.build import build
+
+    out = tmp_path_factory.mktemp("index")
+    build(seed_corpus, out, encoder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def engine(seed_index, encoder):
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    return Engine.load(Settings(index=seed_index), encoder)
+
+
+def write_corpus(folder: Path, files: dict[str, str | bytes], sources: dict | None = None) -> Path:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        target = folder / name
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    if sources is not None:
+        (folder / "sources.json").write_text(json.dumps(sources), encoding="utf-8")
+    return folder

@@ -1,0 +1,119 @@
+import json
+import shutil
+
+import pytest
+
+from index.build import build, check_index
+from index.errors import IndexMismatch, IndexNotFound
+from index.store import live_folder, read_index, read_manifest
+from qa.engine import Engine
+from qa.settings import Settings
+from tests.conftest import write_corpus
+
+
+def test_manifest_records_model_corpus_and_counts(seed_index):
+    manifest = read_manifest(seed_index)
+    assert manifest["format_version"] == 1
+    assert manifest["model"]["name"] == "all-MiniLM-L6-v2" and manifest["model"]["dimension"] == 384
+    assert len(manifest["model"]["sha256"]) == 64
+    assert set(manifest["corpus"]["files"]) == {"000_1dd4618f7b8300fb.txt", "004_672af6158f85d9ce.txt", "sources.json"}
+    assert manifest["counts"]["documents"] == 2
+    assert manifest["parameters"]["bm25_variant"] == "BM25Plus"
+    assert not any(p.suffix in (".pkl", ".pickle", ".npy") for p in live_folder(seed_index).iterdir())
+
+
+def test_stored_offsets_are_verbatim(seed_index):
+    stored = read_index(seed_index)
+    texts = {d.doc_id: d.text for d in stored.documents}
+    assert stored.passage_index.ntotal == len(stored.passages)
+    assert stored.sentence_index.ntotal == len(stored.sentences)
+    for p in stored.passages:
+        assert 0 <= p.start < p.end <= len(texts[p.doc_id])
+    for s in stored.sentences:
+        passage = stored.passages[s.passage]
+        assert passage.start <= s.start < s.end <= passage.end
+
+
+def small_corpus(folder, extra=""):
+    return write_corpus(folder, {
+        "rivers.txt": "The Nile flows north through Egypt. It floods every summer.\n\nThe Amazon carries more water.",
+        "deserts.txt": "The Sahara is the largest hot desert. Dunes there can reach 180 metres." + extra,
+    }, {"rivers.txt": {"title": "Rivers", "publisher": "Test Press"}})
+
+
+def test_rebuild_reuses_embeddings_and_reports_changes(tmp_path, encoder):
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    first = build(corpus, out, encoder)
+    assert first.added == ["deserts.txt", "rivers.txt"] and first.embedded > 0
+    second = build(corpus, out, encoder)
+    assert second.embedded == 0 and not (second.added or second.removed or second.changed)
+    assert "No document changed" in " ".join(second.lines())
+    (corpus / "deserts.txt").write_text("The Gobi is a cold desert. It lies in Asia.", encoding="utf-8")
+    (corpus / "rivers.txt").unlink()
+    third = build(corpus, out, encoder)
+    assert third.changed == ["deserts.txt"] and third.removed == ["rivers.txt"]
+    assert 0 < third.embedded < first.embedded + 5
+    assert [d.doc_id for d in read_index(out).documents] == ["deserts.txt"]
+
+
+def test_stale_index_is_refused_with_the_command_to_run(tmp_path, encoder):
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    build(corpus, out, encoder)
+    Engine.load(Settings(index=out), encoder)  # fresh: loads
+    (corpus / "deserts.txt").write_text("Changed text.", encoding="utf-8")
+    with pytest.raises(IndexMismatch, match=r"deserts\.txt changed.*python -m index build"):
+        Engine.load(Settings(index=out), encoder)
+
+
+def test_other_model_weights_are_refused(tmp_path, encoder):
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    build(corpus, out, encoder)
+    manifest = read_manifest(out)
+    manifest["model"]["sha256"] = "0" * 64
+    with pytest.raises(IndexMismatch, match="other model weights"):
+        check_index(manifest, out)
+
+
+def test_missing_index_says_how_to_build_it(tmp_path):
+    with pytest.raises(IndexNotFound, match="python -m index build"):
+        Engine.load(Settings(index=tmp_path / "nowhere"))
+
+
+def test_interrupted_build_leaves_previous_index_usable(tmp_path, encoder, monkeypatch):
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    build(corpus, out, encoder)
+    before = live_folder(out)
+
+    import index.store
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed halfway")
+
+    (corpus / "deserts.txt").write_text("A new desert text. It is different.", encoding="utf-8")
+    monkeypatch.setattr(index.store.faiss, "write_index", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build(corpus, out, encoder)
+    monkeypatch.undo()
+    assert live_folder(out) == before
+    stored = read_index(out)
+    assert any("Sahara" in d.text for d in stored.documents)
+    # The next build cleans up the unfinished folder and switches over.
+    build(corpus, out, encoder)
+    assert [p.name for p in out.iterdir() if p.name.startswith("build-")] == [live_folder(out).name]
+
+
+def test_cli_build_and_if_stale(tmp_path, encoder):
+    import subprocess
+    import sys
+
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    run = [sys.executable, "-m", "index", "build", "--corpus", str(corpus), "--out", str(out), "--quiet"]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Indexed 2 documents" in done.stdout and "Added: deserts.txt, rivers.txt" in done.stdout
+    again = subprocess.run([*run, "--if-stale"], capture_output=True, text=True, timeout=300)
+    assert "is up to date" in again.stdout
+    shutil.rmtree(corpus)
+    gone = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert gone.returncode == 2 and "does not exist" in gone.stderr and "Traceback" not in gone.stderr
+    assert json.loads((live_folder(out) / "manifest.json").read_text())["counts"]["documents"] == 2

@@ -1,0 +1,165 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from index.errors import BadQuestion
+from qa.engine import NOT_ANSWERED
+from qa.extract import Span, SpanRules, best_span, lexical_overlap, pick_spans
+from qa.fusion import reciprocal_rank_fusion
+from qa.question import OTHER_SCRIPT
+from qa.types import Hit
+from tests.conftest import ARTICLE, THREAD
+
+# --- pure functions -------------------------------------------------------------------------------
+
+def test_rrf_rewards_agreement_and_uses_ranks_from_one():
+    bm25 = [Hit(1, 9.0), Hit(2, 5.0), Hit(3, 1.0)]
+    dense = [Hit(2, 0.9), Hit(4, 0.8), Hit(1, 0.1)]
+    fused = reciprocal_rank_fusion([bm25, dense], k=60)
+    assert [h.index for h in fused] == [2, 1, 4, 3]
+    assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
+    assert reciprocal_rank_fusion([[Hit(7, 1.0)]], k=0)[0].score == 1.0
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([bm25], k=-1)
+
+
+def test_best_span_extends_short_or_close_neighbours_within_limits():
+    rules = SpanRules(max_sentences=3, max_words=40, min_words=8, extend_margin=0.05)
+    words = np.array([10, 2, 10, 10])
+    # The best sentence is two words long: it takes in its better neighbour.
+    span = best_span(100, np.array([0.1, 0.9, 0.5, 0.0]), np.array([0.1, 0.9, 0.5, 0.0]), words, rules)
+    assert (span.first, span.last, span.score) == (101, 103, 0.9)
+    # A long best sentence with weak neighbours stays alone.
+    alone = best_span(0, np.array([0.2, 0.1, 0.9, 0.3]), np.zeros(4), words, rules)
+    assert (alone.first, alone.last) == (2, 3)
+    # Close neighbours join up to max_sentences.
+    close = best_span(0, np.array([0.88, 0.9, 0.89, 0.87]), np.zeros(4), np.array([5, 5, 5, 5]), rules)
+    assert close.last - close.first == 3
+
+
+def test_pick_spans_skips_irrelevant_and_overlapping_spans():
+    spans = [Span(0, 2, 1.0, 0.6), Span(1, 3, 0.95, 0.6), Span(5, 6, 0.9, 0.1), Span(8, 9, 0.5, 0.5),
+             Span(10, 11, 0.8, 0.4)]
+    chosen = pick_spans(spans, k=3, min_relevance=0.2, margin=0.3)
+    assert [(s.first, s.last) for s in chosen] == [(0, 2), (10, 11)]
+    assert pick_spans(spans, k=3, min_relevance=0.9, margin=0.3) == []
+
+
+def test_lexical_overlap_is_idf_weighted():
+    idf = {"nile": 3.0, "river": 1.0}
+    assert lexical_overlap(["nile", "river"], {"nile"}, idf) == pytest.approx(0.75)
+    assert lexical_overlap([], {"nile"}, idf) == 0.0
+
+
+# --- answering with the real model and corpus ------------------------------------------------------
+
+def check_verbatim(engine, answer):
+    texts = {d.doc_id: d.text for d in engine.stored.documents}
+    for quote in [*answer.quotes, *answer.related]:
+        assert texts[quote.doc_id][quote.start:quote.end] == quote.text
+
+
+@pytest.mark.parametrize("question, doc, evidence", [
+    ("How many children are stranded in Armenia?", ARTICLE, "including 270 children"),
+    ("How many days was Nagorno-Karabakh shelled in 2020?", ARTICLE, "shelled for 44 days in 2020"),
+    ("Where did the author visit an IDP settlement?", THREAD, "near Imishli"),
+    ("Which city was shelled according to the thread?", THREAD, "Ganja, which was shelled today"),
+])
+def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
+    answer = engine.answer(question)
+    assert not answer.abstained and 1 <= len(answer.quotes) <= 3
+    check_verbatim(engine, answer)
+    assert any(q.doc_id == doc and evidence in q.text for q in answer.quotes)
+    top = answer.quotes[0]
+    assert top.locator and top.title and (top.publisher or top.author)
+
+
+def test_quotes_do_not_overlap_and_stay_short(engine):
+    answer = engine.answer("What should the international peacekeeping operation consist of?")
+    spans = sorted((q.doc_id, q.start, q.end) for q in answer.quotes)
+    for (d1, s1, e1), (d2, s2, e2) in zip(spans, spans[1:]):
+        assert d1 != d2 or e1 <= s2
+    assert all(len(q.text.split()) <= 80 for q in answer.quotes)
+
+
+@pytest.mark.parametrize("question", [
+    "Who won the 2018 World Cup?", "How do I bake sourdough bread?", "Which planet is closest to the sun?",
+])
+def test_off_topic_questions_abstain(engine, question):
+    answer = engine.answer(question)
+    assert answer.abstained and answer.quotes == [] and answer.notice == NOT_ANSWERED
+    check_verbatim(engine, answer)  # the closest passages, shown apart, are still verbatim
+
+
+@pytest.mark.parametrize("question", [
+    "Why can't kids attend lessons?",  # evidence: "schools are closed because of the lack of heating"
+    "What language has the writer mastered?",  # evidence: "I speak Azerbaijani."
+])
+def test_paraphrased_answerable_questions_do_not_abstain(engine, question):
+    assert not engine.answer(question).abstained
+
+
+@pytest.mark.parametrize("question, message", [
+    ("", "Please type a question."),
+    ("   \t\n ", "Please type a question."),
+    ("?!?", "Please ask a question in words."),
+    ("x" * 1001, "under 1,000 characters"),
+])
+def test_bad_questions_get_one_clear_sentence(engine, question, message):
+    with pytest.raises(BadQuestion, match=message):
+        engine.answer(question)
+
+
+def test_control_characters_and_other_scripts_are_handled(engine):
+    answer = engine.answer("How many children\x00 are\x1b stranded\u200b in Armenia?")
+    assert answer.question == "How many children are stranded in Armenia?" and not answer.abstained
+    other = engine.answer("Сколько детей застряло в Армении?")
+    assert other.abstained and other.notice == OTHER_SCRIPT
+
+
+def test_follow_up_is_searched_with_the_previous_question(engine):
+    from qa.followup import resolve
+
+    search = resolve("And how many of them were children?", "How many Armenians are isolated by the blockade?")
+    answer = engine.answer("And how many of them were children?", search=search)
+    assert answer.searched == search and not answer.abstained
+    assert "30,000 children" in answer.quotes[0].text
+    assert resolve("Who is Maria Zakharova?", "Who is Hikmet Hajiyev?") is None
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+def run_cli(args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_json_lines_from_standard_input(seed_index):
+    done = run_cli(["ask", "--json", "--index", str(seed_index)],
+                   stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nWho won the 2018 World Cup?\n   \n")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 2  # blank lines are skipped
+    first, second = lines
+    assert set(first) >= {"question", "abstained", "quotes", "related", "timings_ms"}
+    assert set(first["quotes"][0]) >= {"text", "doc_id", "title", "publisher", "url", "locator", "start", "end",
+                                       "score"}
+    assert "44 days" in first["quotes"][0]["text"] and not first["abstained"]
+    assert second["abstained"] and second["quotes"] == []
+
+
+def test_cli_prints_quote_then_citation(seed_index):
+    done = run_cli(["ask", "--index", str(seed_index), "Where did the author first cry at work?"])
+    assert done.returncode == 0, done.stderr
+    assert "“" in done.stdout and "— Rebecca Vincent" in done.stdout and "post 3/14" in done.stdout
+
+
+def test_cli_bad_input_and_missing_index_are_one_line(seed_index, tmp_path):
+    empty = run_cli(["ask", "--index", str(seed_index), "   "])
+    assert empty.returncode == 1 and empty.stdout.strip() == "error: Please type a question."
+    missing = run_cli(["ask", "--index", str(tmp_path / "none"), "Why?"])
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "python -m index build" in missing.stderr
