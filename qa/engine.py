@@ -12,6 +12,7 @@ from index.build import check_index
 from index.embed import Encoder
 from index.store import StoredIndex, read_index, stored_vectors
 from index.tokenize import tokenize
+from qa.answer_type import answer_type, holds
 from qa.extract import Span, best_span, lexical_overlap, pick_spans, sentence_scores
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT, clean_question, mostly_latin
@@ -85,6 +86,7 @@ class Engine:
             return []
         q_vec = self.encode(query)
         q_terms = tokenize(query)
+        wanted = answer_type(query)
         idf = self.bm25.bm25.idf
         top = hits[: self.settings.rerank]
         if must is not None and all(h.index != must for h in top):
@@ -97,9 +99,15 @@ class Engine:
             dense = self.sentence_vectors[ids] @ q_vec
             context = float(self.passage_vectors[hit.index] @ q_vec)
             lexical = np.array([lexical_overlap(q_terms, self.sentence_terms[i], idf) for i in ids])
-            scores = sentence_scores(dense, context, lexical, hit.score / best_fused, self.settings.weights)
-            spans.append(best_span(passage.first_sentence, scores, dense, self.sentence_words[ids], self.settings.rules))
+            typed = np.array([holds(self.sentence_text(i), wanted) for i in ids], dtype=np.float64)
+            scores = sentence_scores(dense, context, lexical, hit.score / best_fused, typed, self.settings.weights)
+            words = self.sentence_words[ids]
+            spans.append(best_span(passage.first_sentence, scores, dense, words, self.settings.rules))
         return spans
+
+    def sentence_text(self, i: int) -> str:
+        sentence = self.stored.sentences[i]
+        return self.documents[sentence.doc_id].text[sentence.start:sentence.end]
 
     def quote(self, span: Span) -> Quote:
         first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
@@ -107,8 +115,8 @@ class Engine:
         passage = self.stored.passages[first.passage]
         return Quote(
             doc_id=doc.doc_id, start=first.start, end=last.end, text=doc.text[first.start:last.end],
-            locator=passage.locator, score=round(span.score, 4), relevance=round(span.relevance, 4), title=doc.title, author=doc.author,
-            publisher=doc.publisher, url=doc.url,
+            locator=passage.locator, score=round(span.score, 4), relevance=round(span.relevance, 4),
+            title=doc.title, author=doc.author, publisher=doc.publisher, url=doc.url,
         )
 
     def answer(self, question: str, mode: str | None = None, k: int | None = None,

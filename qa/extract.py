@@ -1,10 +1,11 @@
 """Choosing the quote: pure functions from per-sentence scores to the best span of sentences.
 
-A sentence's score mixes four signals, each in [0, 1] (the cosines in [-1, 1]):
+A sentence's score mixes five signals, each in [0, 1] (the cosines in [-1, 1]):
 - dense: cosine similarity of the sentence and question vectors;
 - passage: cosine similarity of the sentence's passage and the question (context the sentence lacks);
 - lexical: the idf-weighted share of the question's terms that the sentence contains;
-- prior: how well the sentence's passage ranked in retrieval (fused score / best fused score).
+- prior: how well the sentence's passage ranked in retrieval (fused score / best fused score);
+- answer type: 1 when the sentence holds the kind of answer the question asks for (a date for "when").
 The weights were chosen by a grid search on the eval/ question set (see README, "Quality").
 A span's `relevance` is the cosine of its best sentence alone: abstention looks at that, because the
 mixed score rewards shared words even when the question is about something else.
@@ -24,12 +25,13 @@ import numpy as np
 @dataclass(frozen=True)
 class SpanWeights:
     dense: float = 1.0
-    passage: float = 0.5
-    lexical: float = 0.5
+    passage: float = 0.75
+    lexical: float = 0.25
     prior: float = 0.2
+    answer_type: float = 0.2
 
     def __post_init__(self) -> None:
-        if min(self.dense, self.passage, self.lexical, self.prior) < 0:
+        if min(self.dense, self.passage, self.lexical, self.prior, self.answer_type) < 0:
             raise ValueError("span weights must not be negative")
 
 
@@ -62,9 +64,10 @@ def lexical_overlap(query_terms: list[str], sentence_terms: set[str], idf: dict[
     return sum(max(idf.get(t, 0.0), 0.0) for t in unique if t in sentence_terms) / total
 
 
-def sentence_scores(dense: np.ndarray, passage: float, lexical: np.ndarray, prior: float,
+def sentence_scores(dense: np.ndarray, passage: float, lexical: np.ndarray, prior: float, typed: np.ndarray,
                     weights: SpanWeights) -> np.ndarray:
-    return weights.dense * dense + weights.passage * passage + weights.lexical * lexical + weights.prior * prior
+    return (weights.dense * dense + weights.passage * passage + weights.lexical * lexical + weights.prior * prior
+            + weights.answer_type * typed)
 
 
 def best_span(first: int, scores: np.ndarray, dense: np.ndarray, words: np.ndarray, rules: SpanRules) -> Span:

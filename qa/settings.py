@@ -18,13 +18,13 @@ class Settings:
     mode: str = "hybrid"
     quotes: int = 3  # at most this many quotes per answer
     candidates: int = 30  # hits each retriever contributes to fusion
-    rerank: int = 5  # best fused passages searched for a quote
+    rerank: int = 8  # best fused passages searched for a quote
     rrf_k: int = 60
     # Abstain when no sentence of the corpus has a cosine with the question of at least this
     # (`make eval` sweeps it and prints the trade-off).
     threshold: float = 0.25
     quote_floor: float = 0.1  # a quote's own best sentence must reach this cosine to be shown
-    quote_margin: float = 0.3  # further quotes must score within this of the best one
+    quote_margin: float = 1.0  # further quotes must score within this of the best one
     max_question_chars: int = 1000
     weights: SpanWeights = field(default_factory=SpanWeights)
     rules: SpanRules = field(default_factory=SpanRules)

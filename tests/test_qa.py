@@ -66,7 +66,7 @@ def check_verbatim(engine, answer):
     ("How many children are stranded in Armenia?", ARTICLE, "including 270 children"),
     ("How many days was Nagorno-Karabakh shelled in 2020?", ARTICLE, "shelled for 44 days in 2020"),
     ("Where did the author visit an IDP settlement?", THREAD, "near Imishli"),
-    ("Which city was shelled according to the thread?", THREAD, "Ganja, which was shelled today"),
+    ("What does the author believe about most people?", THREAD, "most people are fundamentally good"),
 ])
 def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
     answer = engine.answer(question)
@@ -80,7 +80,7 @@ def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
 def test_quotes_do_not_overlap_and_stay_short(engine):
     answer = engine.answer("What should the international peacekeeping operation consist of?")
     spans = sorted((q.doc_id, q.start, q.end) for q in answer.quotes)
-    for (d1, s1, e1), (d2, s2, e2) in zip(spans, spans[1:]):
+    for (d1, _, e1), (d2, s2, _) in zip(spans, spans[1:], strict=False):
         assert d1 != d2 or e1 <= s2
     assert all(len(q.text.split()) <= 80 for q in answer.quotes)
 
@@ -94,12 +94,13 @@ def test_off_topic_questions_abstain(engine, question):
     check_verbatim(engine, answer)  # the closest passages, shown apart, are still verbatim
 
 
-@pytest.mark.parametrize("question", [
-    "Why can't kids attend lessons?",  # evidence: "schools are closed because of the lack of heating"
-    "What language has the writer mastered?",  # evidence: "I speak Azerbaijani."
+@pytest.mark.parametrize("question, evidence", [
+    ("Who could fly in relief supplies?", "World Food Programme"),
+    ("Which UK-listed firm acquired gold deposits?", "Anglo-Asian Mining PLC"),
 ])
-def test_paraphrased_answerable_questions_do_not_abstain(engine, question):
-    assert not engine.answer(question).abstained
+def test_paraphrased_answerable_questions_do_not_abstain(engine, question, evidence):
+    answer = engine.answer(question)  # no content word shared with the evidence
+    assert not answer.abstained and any(evidence in q.text for q in answer.quotes)
 
 
 @pytest.mark.parametrize("question, message", [
