@@ -1,0 +1,145 @@
+"""`python -m eval`: score the system on the eval/ question set, or on a public benchmark.
+
+    python -m eval [--mode bm25|dense|hybrid|all] [--questions FILE] [--index DIR] [--json FILE]
+    python -m eval squad --split tune|test [--data DIR] [--limit N]
+    python -m eval beir scifact [--split test|train] [--data DIR]
+
+The exit code is 0 whenever the run completed, whatever the scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+METRICS = [
+    ("hit@1", "Hit@1 (top quote covers the evidence)"),
+    ("hit@3", "Hit@3"),
+    ("mrr", "MRR"),
+    ("f1@1", "token F1, top quote vs evidence"),
+    ("median_quote_words", "median quote length (words)"),
+    ("verbatim", "quotes verbatim at their offsets"),
+    ("abstain_precision", "abstention precision"),
+    ("abstain_recall", "abstention recall (unanswerable refused)"),
+    ("offtopic_abstained", "off-topic questions refused"),
+    ("false_abstention", "false abstentions (answerable refused)"),
+    ("latency_p50_ms", "latency p50 (ms)"),
+    ("latency_p95_ms", "latency p95 (ms)"),
+]
+SWEEP = [round(0.15 + 0.01 * i, 2) for i in range(21)]
+
+
+def question_set(args) -> int:
+    from eval.questions import QUESTIONS_FILE, load_questions
+    from eval.report import fmt, table
+    from eval.runner import misses, run, summarize, sweep
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    settings = Settings.from_env(index=args.index)
+    engine = Engine.load(settings)
+    engine.warm_up()
+    questions = load_questions(args.questions or QUESTIONS_FILE)
+    if args.limit:
+        questions = questions[: args.limit]
+    modes = ["bm25", "dense", "hybrid"] if args.mode == "all" else [args.mode]
+    results = {m: run(engine, questions, m, progress=not args.no_progress) for m in modes}
+    summaries = {m: summarize(r, settings.threshold) for m, r in results.items()}
+    main_mode = "hybrid" if "hybrid" in modes else modes[0]
+
+    n = summaries[main_mode]
+    print(f"\n{n['questions']} questions ({n['answerable']} answerable, {n['unanswerable']} unanswerable), "
+          f"abstention threshold {settings.threshold}\n")
+    print(table(["metric", *modes], [[label, *(summaries[m][key] for m in modes)] for key, label in METRICS]))
+
+    print(f"\nAbstention threshold sweep ({main_mode}): answerable kept vs unanswerable refused\n")
+    rows = sweep(results[main_mode], SWEEP)
+    print(table(["threshold", "answerable kept", "unanswerable refused", "Hit@1", "Hit@3"],
+                [[f"{r['threshold']:.2f}" + (" *" if r["threshold"] == settings.threshold else ""),
+                  r["answerable_kept"], r["unanswerable_refused"], r["hit@1"], r["hit@3"]] for r in rows]))
+
+    missed = misses(results[main_mode], settings.threshold)
+    print(f"\nMisses ({main_mode}): {len(missed)}")
+    for r in missed:
+        q = r.question
+        print(f"\n[{q.id} {q.kind}] {q.question}")
+        if r.searched != q.question:
+            print(f"  searched: {r.searched}")
+        print(f"  expected: {q.evidence!r} in {q.doc}" if q.answerable else "  expected: abstain")
+        print(f"  confidence {fmt(r.confidence)} (threshold {settings.threshold})")
+        for quote, hit in zip(r.quotes, r.hits, strict=True):
+            mark = "✓" if hit else "✗"
+            print(f"  {mark} score {quote.score:.3f}  {quote.locator}: {quote.text[:160]!r}")
+    if args.json:
+        payload = {
+            "threshold": settings.threshold,
+            "summary": summaries,
+            "sweep": rows,
+            "results": {m: [{"question": asdict(r.question), "searched": r.searched, "confidence": r.confidence,
+                             "hits": r.hits, "verbatim": r.verbatim, "latency_ms": r.latency_ms,
+                             "quotes": [q.to_json() for q in r.quotes]} for r in rs]
+                        for m, rs in results.items()},
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
+        print(f"\nFull results written to {args.json}")
+    return 0
+
+
+def squad_command(args) -> int:
+    from eval.benchmarks import squad
+    from eval.report import table
+
+    result = squad(args.split, Path(args.data), progress=not args.no_progress, limit=args.limit)
+    print(table(["SQuAD v1.1 dev", args.split], [[k, v] for k, v in result.items() if k != "split"]))
+    return 0
+
+
+def beir_command(args) -> int:
+    from eval.benchmarks import beir
+    from eval.report import table
+
+    results = beir(args.name, args.split, Path(args.data), progress=not args.no_progress)
+    modes = list(results)
+    print(table([f"{args.name} {args.split}", *modes],
+                [[metric, *(results[m][metric] for m in modes)] for metric in ("queries", "ndcg@10", "recall@100")]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--limit", type=int, help="only the first N questions")
+    if argv[:1] == ["squad"]:
+        parser.add_argument("benchmark")
+        parser.add_argument("--split", choices=["tune", "test"], default="test")
+        parser.add_argument("--data", default="../shared/datasets", help="folder of the public datasets")
+        handler = squad_command
+    elif argv[:1] == ["beir"]:
+        parser.add_argument("benchmark")
+        parser.add_argument("name", choices=["scifact"])
+        parser.add_argument("--split", choices=["test", "train"], default="test")
+        parser.add_argument("--data", default="../shared/datasets", help="folder of the public datasets")
+        handler = beir_command
+    else:
+        parser.add_argument("--mode", choices=["bm25", "dense", "hybrid", "all"], default="all")
+        parser.add_argument("--questions", type=Path, help="question set (default: eval/questions.jsonl)")
+        parser.add_argument("--index", type=Path, help="index directory (default: var/index)")
+        parser.add_argument("--json", help="write the full results to this file")
+        handler = question_set
+    args = parser.parse_args(argv)
+
+    from index.errors import QAError
+
+    try:
+        return handler(args)
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
