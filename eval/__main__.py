@@ -51,15 +51,29 @@ def question_set(args) -> int:
     main_mode = "hybrid" if "hybrid" in modes else modes[0]
 
     n = summaries[main_mode]
-    print(f"\n{n['questions']} questions ({n['answerable']} answerable, {n['unanswerable']} unanswerable), "
-          f"abstention threshold {settings.threshold}\n")
+    print(
+        f"\n{n['questions']} questions ({n['answerable']} answerable, {n['unanswerable']} unanswerable), "
+        f"abstention threshold {settings.threshold}\n"
+    )
     print(table(["metric", *modes], [[label, *(summaries[m][key] for m in modes)] for key, label in METRICS]))
 
     print(f"\nAbstention threshold sweep ({main_mode}): answerable kept vs unanswerable refused\n")
     rows = sweep(results[main_mode], SWEEP)
-    print(table(["threshold", "answerable kept", "unanswerable refused", "Hit@1", "Hit@3"],
-                [[f"{r['threshold']:.2f}" + (" *" if r["threshold"] == settings.threshold else ""),
-                  r["answerable_kept"], r["unanswerable_refused"], r["hit@1"], r["hit@3"]] for r in rows]))
+    print(
+        table(
+            ["threshold", "answerable kept", "unanswerable refused", "Hit@1", "Hit@3"],
+            [
+                [
+                    f"{r['threshold']:.2f}" + (" *" if r["threshold"] == settings.threshold else ""),
+                    r["answerable_kept"],
+                    r["unanswerable_refused"],
+                    r["hit@1"],
+                    r["hit@3"],
+                ]
+                for r in rows
+            ],
+        )
+    )
 
     missed = misses(results[main_mode], settings.threshold)
     print(f"\nMisses ({main_mode}): {len(missed)}")
@@ -78,10 +92,21 @@ def question_set(args) -> int:
             "threshold": settings.threshold,
             "summary": summaries,
             "sweep": rows,
-            "results": {m: [{"question": asdict(r.question), "searched": r.searched, "confidence": r.confidence,
-                             "hits": r.hits, "verbatim": r.verbatim, "latency_ms": r.latency_ms,
-                             "quotes": [q.to_json() for q in r.quotes]} for r in rs]
-                        for m, rs in results.items()},
+            "results": {
+                m: [
+                    {
+                        "question": asdict(r.question),
+                        "searched": r.searched,
+                        "confidence": r.confidence,
+                        "hits": r.hits,
+                        "verbatim": r.verbatim,
+                        "latency_ms": r.latency_ms,
+                        "quotes": [q.to_json() for q in r.quotes],
+                    }
+                    for r in rs
+                ]
+                for m, rs in results.items()
+            },
         }
         Path(args.json).write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
         print(f"\nFull results written to {args.json}")
@@ -103,8 +128,12 @@ def beir_command(args) -> int:
 
     results = beir(args.name, args.split, Path(args.data), progress=not args.no_progress)
     modes = list(results)
-    print(table([f"{args.name} {args.split}", *modes],
-                [[metric, *(results[m][metric] for m in modes)] for metric in ("queries", "ndcg@10", "recall@100")]))
+    print(
+        table(
+            [f"{args.name} {args.split}", *modes],
+            [[metric, *(results[m][metric] for m in modes)] for metric in ("queries", "ndcg@10", "recall@100")],
+        )
+    )
     return 0
 
 

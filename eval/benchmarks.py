@@ -48,8 +48,13 @@ def _iterate(items, desc: str, progress: bool):
     return tqdm(items, desc=desc, unit="q")
 
 
-def squad(split: str, data: Path = DEFAULT_DATA, settings: Settings | None = None, progress: bool = True,
-          limit: int | None = None) -> dict:
+def squad(
+    split: str,
+    data: Path = DEFAULT_DATA,
+    settings: Settings | None = None,
+    progress: bool = True,
+    limit: int | None = None,
+) -> dict:
     """Share of questions whose gold answer is inside the top-1 / top-3 quotes, retrieving over all paragraphs."""
     folder = data / "squad11_dev"
     out = BENCH_INDEX / "squad11_dev"
@@ -72,16 +77,26 @@ def squad(split: str, data: Path = DEFAULT_DATA, settings: Settings | None = Non
             words.append(len(answer.quotes[0].text.split()))
     n = len(questions)
     return {
-        "split": split, "questions": n, "top1": top1 / n, "top3": top3 / n,
+        "split": split,
+        "questions": n,
+        "top1": top1 / n,
+        "top3": top3 / n,
         "median_quote_words": statistics.median(words) if words else 0,
         "max_quote_sentences": engine.settings.rules.max_sentences,
         "would_abstain": abstained / n,
-        "latency_p50_ms": percentile(latencies, 50), "latency_p95_ms": percentile(latencies, 95),
+        "latency_p50_ms": percentile(latencies, 50),
+        "latency_p95_ms": percentile(latencies, 95),
     }
 
 
-def beir(name: str, split: str = "test", data: Path = DEFAULT_DATA, settings: Settings | None = None,
-         progress: bool = True, modes: tuple[str, ...] = ("bm25", "dense", "hybrid")) -> dict[str, dict]:
+def beir(
+    name: str,
+    split: str = "test",
+    data: Path = DEFAULT_DATA,
+    settings: Settings | None = None,
+    progress: bool = True,
+    modes: tuple[str, ...] = ("bm25", "dense", "hybrid"),
+) -> dict[str, dict]:
     """nDCG@10 and Recall@100 per retrieval mode; a document scores as its best passage (MaxP)."""
     folder = data / f"{name}_beir"
     out = BENCH_INDEX / f"{name}_beir"
@@ -108,6 +123,9 @@ def beir(name: str, split: str = "test", data: Path = DEFAULT_DATA, settings: Se
                     ranked.append(doc)
             ndcg.append(ndcg_at_k(ranked, qrels[q["id"]], 10))
             recall.append(recall_at_k(ranked, qrels[q["id"]], 100))
-        results[mode] = {"queries": len(questions), "ndcg@10": sum(ndcg) / len(ndcg),
-                         "recall@100": sum(recall) / len(recall)}
+        results[mode] = {
+            "queries": len(questions),
+            "ndcg@10": sum(ndcg) / len(ndcg),
+            "recall@100": sum(recall) / len(recall),
+        }
     return results

@@ -51,9 +51,10 @@ def run(engine: Engine, questions: list[EvalQuestion], mode: str, progress: bool
         latency = (time.perf_counter() - started) * 1000
         searched[q.id] = answer.searched or answer.question
         span = evidence_span(texts.get(q.doc, ""), q.evidence) if q.answerable else None
-        hits = [bool(span) and quote.doc_id == q.doc and covers(quote.start, quote.end, *span)
-                for quote in answer.quotes]
-        verbatim = [texts[quote.doc_id][quote.start:quote.end] == quote.text for quote in answer.quotes]
+        hits = [
+            bool(span) and quote.doc_id == q.doc and covers(quote.start, quote.end, *span) for quote in answer.quotes
+        ]
+        verbatim = [texts[quote.doc_id][quote.start : quote.end] == quote.text for quote in answer.quotes]
         results.append(Result(q, searched[q.id], answer.quotes, hits, verbatim, answer.confidence, latency))
     return results
 
@@ -79,15 +80,18 @@ def summarize(results: list[Result], threshold: float) -> dict[str, float]:
         "hit@1": mean(1.0 if kept_hits(r)[:1] == [True] else 0.0 for r in answerable),
         "hit@3": mean(1.0 if any(kept_hits(r)[:3]) else 0.0 for r in answerable),
         "mrr": mean(reciprocal_rank(kept_hits(r)) for r in answerable),
-        "f1@1": mean(token_f1(r.quotes[r.kept(threshold)[0]].text, r.question.evidence) if r.kept(threshold) else 0.0
-                     for r in answerable),
+        "f1@1": mean(
+            token_f1(r.quotes[r.kept(threshold)[0]].text, r.question.evidence) if r.kept(threshold) else 0.0
+            for r in answerable
+        ),
         "median_quote_words": statistics.median(len(q.text.split()) for q in top_quotes) if top_quotes else 0,
         "verbatim": mean(v for r in results for i in r.kept(threshold) for v in [r.verbatim[i]]),
         "abstain_precision": mean(0.0 if r.question.answerable else 1.0 for r in refused),
         "abstain_recall": mean(1.0 if id(r) in abstained else 0.0 for r in unanswerable),
         "false_abstention": mean(1.0 if id(r) in abstained else 0.0 for r in answerable),
-        "offtopic_abstained": mean(1.0 if id(r) in abstained else 0.0 for r in unanswerable
-                                   if r.question.kind == "offtopic"),
+        "offtopic_abstained": mean(
+            1.0 if id(r) in abstained else 0.0 for r in unanswerable if r.question.kind == "offtopic"
+        ),
         "latency_p50_ms": percentile([r.latency_ms for r in results], 50),
         "latency_p95_ms": percentile([r.latency_ms for r in results], 95),
     }
@@ -97,8 +101,15 @@ def sweep(results: list[Result], thresholds: list[float]) -> list[dict[str, floa
     rows = []
     for t in thresholds:
         s = summarize(results, t)
-        rows.append({"threshold": t, "answerable_kept": 1 - s["false_abstention"],
-                     "unanswerable_refused": s["abstain_recall"], "hit@1": s["hit@1"], "hit@3": s["hit@3"]})
+        rows.append(
+            {
+                "threshold": t,
+                "answerable_kept": 1 - s["false_abstention"],
+                "unanswerable_refused": s["abstain_recall"],
+                "hit@1": s["hit@1"],
+                "hit@3": s["hit@3"],
+            }
+        )
     return rows
 
 

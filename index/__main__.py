@@ -15,13 +15,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m index", description="Build the question-answering index.")
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="read the corpus and (re)build the index")
-    build_cmd.add_argument("--corpus", type=Path, default=corpus_default,
-                           help=f"folder of documents or one .jsonl collection (default: {corpus_default})")
-    build_cmd.add_argument("--out", type=Path, default=index_default,
-                           help=f"index directory (default: {index_default})")
+    build_cmd.add_argument(
+        "--corpus",
+        type=Path,
+        default=corpus_default,
+        help=f"folder of documents or one .jsonl collection (default: {corpus_default})",
+    )
+    build_cmd.add_argument(
+        "--out", type=Path, default=index_default, help=f"index directory (default: {index_default})"
+    )
     build_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
-    build_cmd.add_argument("--if-stale", action="store_true",
-                           help="do nothing when the index already matches the corpus and the model")
+    build_cmd.add_argument(
+        "--if-stale", action="store_true", help="do nothing when the index already matches the corpus and the model"
+    )
     args = parser.parse_args(argv)
 
     from index.build import build, check_index

@@ -89,7 +89,7 @@ def _embed_cached(keys, texts, cache: dict[str, np.ndarray], encoder: Encoder, p
         step = encoder.batch_size * 4
         with tqdm(total=len(missing), desc="Embedding", unit="text", disable=not progress) as bar:
             for i in range(0, len(missing), step):
-                chunk = missing[i:i + step]
+                chunk = missing[i : i + step]
                 for (key, _), vector in zip(chunk, encoder.encode([t for _, t in chunk]), strict=True):
                     cache[key] = vector
                 bar.update(len(chunk))
@@ -112,10 +112,10 @@ def build(
     digest = model_hash(encoder.folder)
 
     passage_inputs = [
-        embed_input(c, texts[p.doc_id][p.start:p.end], params.embed_context)
+        embed_input(c, texts[p.doc_id][p.start : p.end], params.embed_context)
         for p, c in zip(seg.passages, seg.contexts, strict=True)
     ]
-    sentence_inputs = [texts[s.doc_id][s.start:s.end] for s in seg.sentences]
+    sentence_inputs = [texts[s.doc_id][s.start : s.end] for s in seg.sentences]
     passage_keys = [content_key(digest, t) for t in passage_inputs]
     sentence_keys = [content_key(digest, t) for t in sentence_inputs]
 
@@ -132,10 +132,12 @@ def build(
     # BM25 also sees who published a passage and what kind of document it is in, so "according to the
     # thread" or "what does Rebecca Vincent say" can match; records of a collection carry their title as
     # context already.
-    about = {d.doc_id: "" if "#" in d.doc_id else " ".join(filter(None, (d.title, d.author, d.publisher, d.kind)))
-             for d in documents}
+    about = {
+        d.doc_id: "" if "#" in d.doc_id else " ".join(filter(None, (d.title, d.author, d.publisher, d.kind)))
+        for d in documents
+    }
     bm25_tokens = [
-        tokenize(f"{about[p.doc_id]} {c} {texts[p.doc_id][p.start:p.end]}")
+        tokenize(f"{about[p.doc_id]} {c} {texts[p.doc_id][p.start : p.end]}")
         for p, c in zip(seg.passages, seg.contexts, strict=True)
     ]
     manifest = {
@@ -147,9 +149,16 @@ def build(
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     stored = StoredIndex(
-        manifest=manifest, documents=documents, passages=seg.passages, sentences=seg.sentences,
-        contexts=seg.contexts, passage_keys=passage_keys, sentence_keys=sentence_keys,
-        passage_index=None, sentence_index=None, bm25_tokens=bm25_tokens,
+        manifest=manifest,
+        documents=documents,
+        passages=seg.passages,
+        sentences=seg.sentences,
+        contexts=seg.contexts,
+        passage_keys=passage_keys,
+        sentence_keys=sentence_keys,
+        passage_index=None,
+        sentence_index=None,
+        bm25_tokens=bm25_tokens,
     )
     n = len(passage_keys)
     folder = write_index(out, stored, vectors[:n], vectors[n:])
@@ -190,4 +199,3 @@ def check_index(manifest: dict, out: Path, corpus: Path | None = None) -> None:
             f"The index at {out} is stale: {', '.join(diff[:5])} changed since it was built; "
             f"rebuild it with: {command}."
         )
-

@@ -102,8 +102,29 @@ def clean_text(raw: str, furniture: list[str] = ()) -> str:
 
 
 class _HTMLText(HTMLParser):
-    BLOCK = {"p", "div", "br", "li", "tr", "section", "article", "header", "footer", "blockquote",
-             "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "pre", "hr"}
+    BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "table",
+        "pre",
+        "hr",
+    }
     SKIP = {"script", "style", "noscript", "template", "head", "nav"}
 
     def __init__(self) -> None:
@@ -168,7 +189,7 @@ def read_collection(path: Path, meta: dict, report: CorpusReport) -> list[Docume
             record = json.loads(line)
             record_id, body = str(record["id"]), str(record["text"])
         except (json.JSONDecodeError, KeyError, TypeError):
-            report.skipped.append(f"{path.name} line {number}: not a {{\"id\", \"title\", \"text\"}} record")
+            report.skipped.append(f'{path.name} line {number}: not a {{"id", "title", "text"}} record')
             continue
         cleaned = clean_text(body, meta.get("furniture", []))
         if cleaned:

@@ -55,8 +55,7 @@ def segment(
                 for i in group:
                     sentences.append(Sentence(doc.doc_id, spans[i][0], spans[i][1], len(passages)))
                 passages.append(
-                    Passage(doc.doc_id, spans[group[0]][0], spans[group[-1]][1], block.locator,
-                            first, len(sentences))
+                    Passage(doc.doc_id, spans[group[0]][0], spans[group[-1]][1], block.locator, first, len(sentences))
                 )
                 contexts.append(block.section)
     return Segmented(passages, sentences, contexts)

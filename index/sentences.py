@@ -12,20 +12,111 @@ import re
 
 # Abbreviations that never end a sentence in practice: a name or a number follows them.
 TITLES = {
-    "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "gen", "col", "lt", "sgt", "capt", "rev",
-    "gov", "sen", "rep", "pres", "hon", "mt", "ft", "vs", "v", "cf", "e.g", "i.e", "al", "approx",
-    "ca", "op",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "st",
+    "jr",
+    "sr",
+    "gen",
+    "col",
+    "lt",
+    "sgt",
+    "capt",
+    "rev",
+    "gov",
+    "sen",
+    "rep",
+    "pres",
+    "hon",
+    "mt",
+    "ft",
+    "vs",
+    "v",
+    "cf",
+    "e.g",
+    "i.e",
+    "al",
+    "approx",
+    "ca",
+    "op",
 }
 # Abbreviations that come before a number ("No. 5", "Art. 2"); otherwise they are plain words.
 NUMBERED = {"no", "nos", "vol", "pp", "fig", "figs", "art", "sec", "ch"}
 # Abbreviations that may end a sentence: split only when a common opener follows.
-MAYBE_END = {"etc", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
-             "sep", "sept", "oct", "nov", "dec", "est", "dept", "univ"}
+MAYBE_END = {
+    "etc",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "est",
+    "dept",
+    "univ",
+}
 OPENERS = {
-    "the", "a", "an", "it", "its", "in", "on", "at", "this", "that", "these", "those", "he", "she",
-    "they", "we", "i", "you", "but", "however", "and", "or", "so", "yet", "there", "his", "her",
-    "their", "our", "my", "if", "when", "while", "as", "after", "before", "since", "although",
-    "meanwhile", "moreover", "also", "even", "for", "to", "what", "why", "how", "who",
+    "the",
+    "a",
+    "an",
+    "it",
+    "its",
+    "in",
+    "on",
+    "at",
+    "this",
+    "that",
+    "these",
+    "those",
+    "he",
+    "she",
+    "they",
+    "we",
+    "i",
+    "you",
+    "but",
+    "however",
+    "and",
+    "or",
+    "so",
+    "yet",
+    "there",
+    "his",
+    "her",
+    "their",
+    "our",
+    "my",
+    "if",
+    "when",
+    "while",
+    "as",
+    "after",
+    "before",
+    "since",
+    "although",
+    "meanwhile",
+    "moreover",
+    "also",
+    "even",
+    "for",
+    "to",
+    "what",
+    "why",
+    "how",
+    "who",
 }
 
 _END = re.compile(r"[.!?…]+[\"”’')\]]*(?:\[\d+\])*")
@@ -36,13 +127,13 @@ _START = re.compile(r"[\"“‘'(\[]?[A-Z0-9•]")
 def _word_before(text: str, dot: int) -> str:
     """The token ending just before position `dot` (the final punctuation mark)."""
     begin = dot
-    while begin > 0 and not text[begin - 1].isspace() and text[begin - 1] not in "(“\"‘":
+    while begin > 0 and not text[begin - 1].isspace() and text[begin - 1] not in '(“"‘':
         begin -= 1
     return text[begin:dot]
 
 
 def _next_word(text: str, pos: int) -> str:
-    match = re.match(r"[\"“‘'(\[]?([A-Za-z]+)", text[pos:pos + 40])
+    match = re.match(r"[\"“‘'(\[]?([A-Za-z]+)", text[pos : pos + 40])
     return match.group(1).lower() if match else ""
 
 

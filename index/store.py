@@ -87,13 +87,17 @@ def write_index(out: Path, index: StoredIndex, passage_vectors: np.ndarray, sent
     _write_jsonl(folder / "documents.jsonl", (asdict(d) for d in index.documents))
     _write_jsonl(
         folder / "passages.jsonl",
-        ({**asdict(p), "context": c, "key": k}
-         for p, c, k in zip(index.passages, index.contexts, index.passage_keys, strict=True)),
+        (
+            {**asdict(p), "context": c, "key": k}
+            for p, c, k in zip(index.passages, index.contexts, index.passage_keys, strict=True)
+        ),
     )
     _write_jsonl(
         folder / "sentences.jsonl",
-        ([doc_number[s.doc_id], s.start, s.end, s.passage, k]
-         for s, k in zip(index.sentences, index.sentence_keys, strict=True)),
+        (
+            [doc_number[s.doc_id], s.start, s.end, s.passage, k]
+            for s, k in zip(index.sentences, index.sentence_keys, strict=True)
+        ),
     )
     dimension = index.manifest["model"]["dimension"]
     faiss.write_index(_flat_index(passage_vectors, dimension), str(folder / "passages.faiss"))

@@ -24,8 +24,7 @@ def render_text(answer) -> str:
             lines.append("Closest passages (not answers):")
     for number, quote in enumerate(answer.quotes or answer.related, 1):
         lines.append("")
-        lines.append(textwrap.fill(f"“{quote.text}”", width=100, initial_indent=f"{number}. ",
-                                   subsequent_indent="   "))
+        lines.append(textwrap.fill(f"“{quote.text}”", width=100, initial_indent=f"{number}. ", subsequent_indent="   "))
         lines.append(f"   — {quote.citation()}")
     return "\n".join(lines)
 
@@ -37,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("question", nargs="?", help="the question; omit it to read questions from standard input")
     ask.add_argument("--json", action="store_true", help="print JSON (one object per line for standard input)")
     ask.add_argument("--index", type=Path, help="index directory (default: var/index, or QA_INDEX)")
-    ask.add_argument("--corpus", type=Path, help="corpus to check the index against (default: the one it was built from)")
+    ask.add_argument(
+        "--corpus", type=Path, help="corpus to check the index against (default: the one it was built from)"
+    )
     ask.add_argument("--mode", choices=["bm25", "dense", "hybrid"], help="retrieval mode (default: hybrid)")
     ask.add_argument("-k", type=int, help="at most this many quotes (default: 3)")
     args = parser.parse_args(argv)

@@ -32,12 +32,13 @@ class Engine:
         self.encoder = encoder or Encoder()
         self.documents = {d.doc_id: d for d in stored.documents}
         params = stored.manifest["parameters"]
-        self.bm25 = BM25Retriever(stored.bm25_tokens, params["bm25_variant"], params["bm25_k1"],
-                                  params["bm25_b"], params["bm25_delta"])
+        self.bm25 = BM25Retriever(
+            stored.bm25_tokens, params["bm25_variant"], params["bm25_k1"], params["bm25_b"], params["bm25_delta"]
+        )
         self.sentence_vectors = stored_vectors(stored.sentence_index)
         self.passage_vectors = stored_vectors(stored.passage_index)
         self.sentence_passage = np.array([s.passage for s in stored.sentences], dtype=np.int64)
-        texts = [self.documents[s.doc_id].text[s.start:s.end] for s in stored.sentences]
+        texts = [self.documents[s.doc_id].text[s.start : s.end] for s in stored.sentences]
         self.sentence_terms = [set(tokenize(t)) for t in texts]
         self.sentence_words = np.array([len(t.split()) for t in texts], dtype=np.int64)
         self.dense = DenseRetriever(stored.passage_index, self.encode)
@@ -107,20 +108,34 @@ class Engine:
 
     def sentence_text(self, i: int) -> str:
         sentence = self.stored.sentences[i]
-        return self.documents[sentence.doc_id].text[sentence.start:sentence.end]
+        return self.documents[sentence.doc_id].text[sentence.start : sentence.end]
 
     def quote(self, span: Span) -> Quote:
         first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
         doc = self.documents[first.doc_id]
         passage = self.stored.passages[first.passage]
         return Quote(
-            doc_id=doc.doc_id, start=first.start, end=last.end, text=doc.text[first.start:last.end],
-            locator=passage.locator, score=round(span.score, 4), relevance=round(span.relevance, 4),
-            title=doc.title, author=doc.author, publisher=doc.publisher, url=doc.url,
+            doc_id=doc.doc_id,
+            start=first.start,
+            end=last.end,
+            text=doc.text[first.start : last.end],
+            locator=passage.locator,
+            score=round(span.score, 4),
+            relevance=round(span.relevance, 4),
+            title=doc.title,
+            author=doc.author,
+            publisher=doc.publisher,
+            url=doc.url,
         )
 
-    def answer(self, question: str, mode: str | None = None, k: int | None = None,
-               search: str | None = None, threshold: float | None = None) -> Answer:
+    def answer(
+        self,
+        question: str,
+        mode: str | None = None,
+        k: int | None = None,
+        search: str | None = None,
+        threshold: float | None = None,
+    ) -> Answer:
         """Answer `question`; `search` is the text to retrieve with when it differs (a resolved follow-up).
 
         `threshold` overrides the abstention threshold (the evaluation runs with -inf to see every score).

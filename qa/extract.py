@@ -64,10 +64,16 @@ def lexical_overlap(query_terms: list[str], sentence_terms: set[str], idf: dict[
     return sum(max(idf.get(t, 0.0), 0.0) for t in unique if t in sentence_terms) / total
 
 
-def sentence_scores(dense: np.ndarray, passage: float, lexical: np.ndarray, prior: float, typed: np.ndarray,
-                    weights: SpanWeights) -> np.ndarray:
-    return (weights.dense * dense + weights.passage * passage + weights.lexical * lexical + weights.prior * prior
-            + weights.answer_type * typed)
+def sentence_scores(
+    dense: np.ndarray, passage: float, lexical: np.ndarray, prior: float, typed: np.ndarray, weights: SpanWeights
+) -> np.ndarray:
+    return (
+        weights.dense * dense
+        + weights.passage * passage
+        + weights.lexical * lexical
+        + weights.prior * prior
+        + weights.answer_type * typed
+    )
 
 
 def best_span(first: int, scores: np.ndarray, dense: np.ndarray, words: np.ndarray, rules: SpanRules) -> Span:

@@ -13,9 +13,7 @@ from qa.types import Hit
 RRF_K = 60
 
 
-def reciprocal_rank_fusion(
-    rankings: list[list[Hit]], k: int = RRF_K, weights: list[float] | None = None
-) -> list[Hit]:
+def reciprocal_rank_fusion(rankings: list[list[Hit]], k: int = RRF_K, weights: list[float] | None = None) -> list[Hit]:
     """Fuse ranked lists (best first) into one, best first; ties keep the first list's order."""
     if k < 0:
         raise ValueError("the RRF constant k must be at least 0")

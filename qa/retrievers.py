@@ -38,8 +38,9 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class BM25Retriever:
-    def __init__(self, tokens: list[list[str]], variant: str = "BM25Plus", k1: float = 1.2,
-                 b: float = 0.75, delta: float = 1.0) -> None:
+    def __init__(
+        self, tokens: list[list[str]], variant: str = "BM25Plus", k1: float = 1.2, b: float = 0.75, delta: float = 1.0
+    ) -> None:
         if not tokens:
             raise ValueError("BM25 needs at least one passage")
         if variant not in BM25_VARIANTS:
@@ -85,8 +86,9 @@ class DenseRetriever:
 
 
 class SentenceDenseRetriever:
-    def __init__(self, index: faiss.Index, sentence_passage: np.ndarray, encode: Callable[[str], np.ndarray],
-                 fan_out: int = 3) -> None:
+    def __init__(
+        self, index: faiss.Index, sentence_passage: np.ndarray, encode: Callable[[str], np.ndarray], fan_out: int = 3
+    ) -> None:
         if fan_out < 1:
             raise ValueError("fan_out must be at least 1")
         self.index = index

@@ -5,8 +5,16 @@ from collections import Counter
 
 import pytest
 
-from eval.metrics import (contains_answer, covers, hit_at_k, ndcg_at_k, percentile, recall_at_k,
-                          reciprocal_rank, token_f1)
+from eval.metrics import (
+    contains_answer,
+    covers,
+    hit_at_k,
+    ndcg_at_k,
+    percentile,
+    recall_at_k,
+    reciprocal_rank,
+    token_f1,
+)
 from eval.questions import load_questions
 from eval.runner import misses, run, summarize, sweep
 from index.ingest import read_corpus
@@ -17,6 +25,7 @@ QUESTIONS = load_questions()
 
 
 # --- metric arithmetic on hand-made cases ---------------------------------------------------------
+
 
 def test_hit_and_mrr():
     assert hit_at_k([False, True, False], 1) == 0.0 and hit_at_k([False, True, False], 3) == 1.0
@@ -43,6 +52,7 @@ def test_ndcg_and_recall():
 
 
 # --- the question set -----------------------------------------------------------------------------
+
 
 def test_every_evidence_is_verbatim_in_its_document():
     texts = {d.doc_id: d.text for d in read_corpus(SEED_CORPUS)[0]}
@@ -71,9 +81,11 @@ def test_paraphrases_share_no_content_word_with_their_evidence():
 
 # --- a smoke run with the real model --------------------------------------------------------------
 
+
 def test_runner_scores_a_few_questions(engine):
-    picked = [q for q in QUESTIONS if q.id in {"q004", "q005", "q025"}] + \
-        [q for q in QUESTIONS if q.kind == "offtopic"][:2]
+    picked = [q for q in QUESTIONS if q.id in {"q004", "q005", "q025"}] + [
+        q for q in QUESTIONS if q.kind == "offtopic"
+    ][:2]
     results = run(engine, picked, "hybrid")
     summary = summarize(results, engine.settings.threshold)
     assert summary["questions"] == 5 and summary["verbatim"] == 1.0
@@ -87,8 +99,12 @@ def test_runner_scores_a_few_questions(engine):
 
 def test_cli_prints_table_and_writes_json(seed_index, tmp_path):
     out = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, "-m", "eval", "--index", str(seed_index), "--limit", "6",
-                           "--no-progress", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "eval", "--index", str(seed_index), "--limit", "6", "--no-progress", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     for text in ("Hit@1", "bm25", "dense", "hybrid", "Abstention threshold sweep", "Misses (hybrid)"):
         assert text in done.stdout

@@ -35,10 +35,14 @@ def test_stored_offsets_are_verbatim(seed_index):
 
 
 def small_corpus(folder, extra=""):
-    return write_corpus(folder, {
-        "rivers.txt": "The Nile flows north through Egypt. It floods every summer.\n\nThe Amazon carries more water.",
-        "deserts.txt": "The Sahara is the largest hot desert. Dunes there can reach 180 metres." + extra,
-    }, {"rivers.txt": {"title": "Rivers", "publisher": "Test Press"}})
+    return write_corpus(
+        folder,
+        {
+            "rivers.txt": "The Nile flows north through Egypt. It floods every summer.\n\nThe Amazon carries more water.",
+            "deserts.txt": "The Sahara is the largest hot desert. Dunes there can reach 180 metres." + extra,
+        },
+        {"rivers.txt": {"title": "Rivers", "publisher": "Test Press"}},
+    )
 
 
 def test_rebuild_reuses_embeddings_and_reports_changes(tmp_path, encoder):

@@ -38,14 +38,14 @@ def test_thread_posts_get_post_locators():
     thread = docs[THREAD]
     blocks = find_blocks(thread.doc_id, thread.text)
     assert [b.locator for b in blocks] == [f"post {n}/14" for n in range(1, 15)]
-    seventh = thread.text[blocks[6].start:blocks[6].end]
+    seventh = thread.text[blocks[6].start : blocks[6].end]
     assert seventh.startswith("The Aliyev regime clearly benefits") and not seventh.endswith("7/")
 
 
 def test_article_sections_paragraphs_and_bullets():
     docs, _ = seed_documents()
     article = docs[ARTICLE]
-    locators = {article.text[b.start:b.end][:40]: b.locator for b in find_blocks(article.doc_id, article.text)}
+    locators = {article.text[b.start : b.end][:40]: b.locator for b in find_blocks(article.doc_id, article.text)}
     assert locators["Since December 12, 2022, around 500 Azer"] == "paragraph 1"
     assert locators["The lack of the international mandate of"] == (
         "Mid-term Objectives › Escalating the Controversy in Relation to the Russian Peacekeepers, paragraph 3"
@@ -59,22 +59,25 @@ def test_every_passage_and_sentence_is_verbatim_and_never_crosses_a_block():
     seg = segment(list(docs.values()))
     assert len(seg.passages) > 50 and len(seg.sentences) > len(seg.passages)
     for passage in seg.passages:
-        text = docs[passage.doc_id].text[passage.start:passage.end]
+        text = docs[passage.doc_id].text[passage.start : passage.end]
         assert text == text.strip() and text
         assert "\n\n" not in text  # a passage stays inside one paragraph, post or bullet
-        inner = seg.sentences[passage.first_sentence:passage.last_sentence]
+        inner = seg.sentences[passage.first_sentence : passage.last_sentence]
         assert inner[0].start == passage.start and inner[-1].end == passage.end
     for sentence in seg.sentences:
-        text = docs[sentence.doc_id].text[sentence.start:sentence.end]
+        text = docs[sentence.doc_id].text[sentence.start : sentence.end]
         assert text == text.strip() and text
 
 
 def test_unlisted_file_is_titled_by_its_name_and_binary_file_is_skipped(tmp_path):
-    folder = write_corpus(tmp_path / "c", {
-        "notes.md": "# Notes\n\nThe river floods in spring. Farmers move uphill.\n",
-        "image.txt": b"\x89PNG\x00\x00binary",
-        "latin1.txt": "caf\xe9 au lait".encode("latin-1"),
-    })
+    folder = write_corpus(
+        tmp_path / "c",
+        {
+            "notes.md": "# Notes\n\nThe river floods in spring. Farmers move uphill.\n",
+            "image.txt": b"\x89PNG\x00\x00binary",
+            "latin1.txt": "caf\xe9 au lait".encode("latin-1"),
+        },
+    )
     documents, report = read_corpus(folder)
     assert [d.title for d in documents] == ["notes"]
     assert len(report.skipped) == 2
@@ -83,13 +86,18 @@ def test_unlisted_file_is_titled_by_its_name_and_binary_file_is_skipped(tmp_path
 
 
 def test_jsonl_collection_and_html(tmp_path):
-    records = [{"id": "p1", "title": "Rivers", "text": "The Nile is long. It flows north."},
-               {"id": "p2", "title": "Deserts", "text": "The Sahara is hot."}]
-    folder = write_corpus(tmp_path / "c", {
-        "collection.jsonl": "\n".join(json.dumps(r) for r in records) + "\nnot json\n",
-        "page.html": "<html><head><title>A page</title><script>alert(1)</script></head>"
-                     "<body><h1>A page</h1><p>First para.</p><ul><li>An item.</li></ul></body></html>",
-    })
+    records = [
+        {"id": "p1", "title": "Rivers", "text": "The Nile is long. It flows north."},
+        {"id": "p2", "title": "Deserts", "text": "The Sahara is hot."},
+    ]
+    folder = write_corpus(
+        tmp_path / "c",
+        {
+            "collection.jsonl": "\n".join(json.dumps(r) for r in records) + "\nnot json\n",
+            "page.html": "<html><head><title>A page</title><script>alert(1)</script></head>"
+            "<body><h1>A page</h1><p>First para.</p><ul><li>An item.</li></ul></body></html>",
+        },
+    )
     documents, report = read_corpus(folder)
     by_id = {d.doc_id: d for d in documents}
     assert by_id["collection.jsonl#p1"].title == "Rivers"

@@ -15,6 +15,7 @@ from tests.conftest import ARTICLE, THREAD
 
 # --- pure functions -------------------------------------------------------------------------------
 
+
 def test_rrf_rewards_agreement_and_uses_ranks_from_one():
     bm25 = [Hit(1, 9.0), Hit(2, 5.0), Hit(3, 1.0)]
     dense = [Hit(2, 0.9), Hit(4, 0.8), Hit(1, 0.1)]
@@ -41,8 +42,13 @@ def test_best_span_extends_short_or_close_neighbours_within_limits():
 
 
 def test_pick_spans_skips_irrelevant_and_overlapping_spans():
-    spans = [Span(0, 2, 1.0, 0.6), Span(1, 3, 0.95, 0.6), Span(5, 6, 0.9, 0.1), Span(8, 9, 0.5, 0.5),
-             Span(10, 11, 0.8, 0.4)]
+    spans = [
+        Span(0, 2, 1.0, 0.6),
+        Span(1, 3, 0.95, 0.6),
+        Span(5, 6, 0.9, 0.1),
+        Span(8, 9, 0.5, 0.5),
+        Span(10, 11, 0.8, 0.4),
+    ]
     chosen = pick_spans(spans, k=3, min_relevance=0.2, margin=0.3)
     assert [(s.first, s.last) for s in chosen] == [(0, 2), (10, 11)]
     assert pick_spans(spans, k=3, min_relevance=0.9, margin=0.3) == []
@@ -56,18 +62,22 @@ def test_lexical_overlap_is_idf_weighted():
 
 # --- answering with the real model and corpus ------------------------------------------------------
 
+
 def check_verbatim(engine, answer):
     texts = {d.doc_id: d.text for d in engine.stored.documents}
     for quote in [*answer.quotes, *answer.related]:
-        assert texts[quote.doc_id][quote.start:quote.end] == quote.text
+        assert texts[quote.doc_id][quote.start : quote.end] == quote.text
 
 
-@pytest.mark.parametrize("question, doc, evidence", [
-    ("How many children are stranded in Armenia?", ARTICLE, "including 270 children"),
-    ("How many days was Nagorno-Karabakh shelled in 2020?", ARTICLE, "shelled for 44 days in 2020"),
-    ("Where did the author visit an IDP settlement?", THREAD, "near Imishli"),
-    ("What does the author believe about most people?", THREAD, "most people are fundamentally good"),
-])
+@pytest.mark.parametrize(
+    "question, doc, evidence",
+    [
+        ("How many children are stranded in Armenia?", ARTICLE, "including 270 children"),
+        ("How many days was Nagorno-Karabakh shelled in 2020?", ARTICLE, "shelled for 44 days in 2020"),
+        ("Where did the author visit an IDP settlement?", THREAD, "near Imishli"),
+        ("What does the author believe about most people?", THREAD, "most people are fundamentally good"),
+    ],
+)
 def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
     answer = engine.answer(question)
     assert not answer.abstained and 1 <= len(answer.quotes) <= 3
@@ -85,30 +95,41 @@ def test_quotes_do_not_overlap_and_stay_short(engine):
     assert all(len(q.text.split()) <= 80 for q in answer.quotes)
 
 
-@pytest.mark.parametrize("question", [
-    "Who won the 2018 World Cup?", "How do I bake sourdough bread?", "Which planet is closest to the sun?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who won the 2018 World Cup?",
+        "How do I bake sourdough bread?",
+        "Which planet is closest to the sun?",
+    ],
+)
 def test_off_topic_questions_abstain(engine, question):
     answer = engine.answer(question)
     assert answer.abstained and answer.quotes == [] and answer.notice == NOT_ANSWERED
     check_verbatim(engine, answer)  # the closest passages, shown apart, are still verbatim
 
 
-@pytest.mark.parametrize("question, evidence", [
-    ("Who could fly in relief supplies?", "World Food Programme"),
-    ("Which UK-listed firm acquired gold deposits?", "Anglo-Asian Mining PLC"),
-])
+@pytest.mark.parametrize(
+    "question, evidence",
+    [
+        ("Who could fly in relief supplies?", "World Food Programme"),
+        ("Which UK-listed firm acquired gold deposits?", "Anglo-Asian Mining PLC"),
+    ],
+)
 def test_paraphrased_answerable_questions_do_not_abstain(engine, question, evidence):
     answer = engine.answer(question)  # no content word shared with the evidence
     assert not answer.abstained and any(evidence in q.text for q in answer.quotes)
 
 
-@pytest.mark.parametrize("question, message", [
-    ("", "Please type a question."),
-    ("   \t\n ", "Please type a question."),
-    ("?!?", "Please ask a question in words."),
-    ("x" * 1001, "under 1,000 characters"),
-])
+@pytest.mark.parametrize(
+    "question, message",
+    [
+        ("", "Please type a question."),
+        ("   \t\n ", "Please type a question."),
+        ("?!?", "Please ask a question in words."),
+        ("x" * 1001, "under 1,000 characters"),
+    ],
+)
 def test_bad_questions_get_one_clear_sentence(engine, question, message):
     with pytest.raises(BadQuestion, match=message):
         engine.answer(question)
@@ -133,21 +154,32 @@ def test_follow_up_is_searched_with_the_previous_question(engine):
 
 # --- the command line ------------------------------------------------------------------------------
 
+
 def run_cli(args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, text=True, timeout=300)
 
 
 def test_cli_json_lines_from_standard_input(seed_index):
-    done = run_cli(["ask", "--json", "--index", str(seed_index)],
-                   stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nWho won the 2018 World Cup?\n   \n")
+    done = run_cli(
+        ["ask", "--json", "--index", str(seed_index)],
+        stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nWho won the 2018 World Cup?\n   \n",
+    )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(lines) == 2  # blank lines are skipped
     first, second = lines
     assert set(first) >= {"question", "abstained", "quotes", "related", "timings_ms"}
-    assert set(first["quotes"][0]) >= {"text", "doc_id", "title", "publisher", "url", "locator", "start", "end",
-                                       "score"}
+    assert set(first["quotes"][0]) >= {
+        "text",
+        "doc_id",
+        "title",
+        "publisher",
+        "url",
+        "locator",
+        "start",
+        "end",
+        "score",
+    }
     assert "44 days" in first["quotes"][0]["text"] and not first["abstained"]
     assert second["abstained"] and second["quotes"] == []
 

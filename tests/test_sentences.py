@@ -12,13 +12,23 @@ def sentences(text: str) -> list[str]:
     [
         ("The U.S. and the U.N. met. Then they left.", ["The U.S. and the U.N. met.", "Then they left."]),
         ("Dr. Smith arrived. He spoke.", ["Dr. Smith arrived.", "He spoke."]),
-        ("Around 1,100 people were stranded. It was 2003-2008.", ["Around 1,100 people were stranded.", "It was 2003-2008."]),
+        (
+            "Around 1,100 people were stranded. It was 2003-2008.",
+            ["Around 1,100 people were stranded.", "It was 2003-2008."],
+        ),
         ("It cost 3.5 million. Nobody paid.", ["It cost 3.5 million.", "Nobody paid."]),
-        ("Red Kurdistan ceased to exist.[1] The current crisis grew.",
-         ["Red Kurdistan ceased to exist.[1]", "The current crisis grew."]),
-        ("They said “weaponizing winter.” Then gas returned.", ["They said “weaponizing winter.”", "Then gas returned."]),
-        ("The families – 1,100 people – are stranded. Schools closed.",
-         ["The families – 1,100 people – are stranded.", "Schools closed."]),
+        (
+            "Red Kurdistan ceased to exist.[1] The current crisis grew.",
+            ["Red Kurdistan ceased to exist.[1]", "The current crisis grew."],
+        ),
+        (
+            "They said “weaponizing winter.” Then gas returned.",
+            ["They said “weaponizing winter.”", "Then gas returned."],
+        ),
+        (
+            "The families – 1,100 people – are stranded. Schools closed.",
+            ["The families – 1,100 people – are stranded.", "Schools closed."],
+        ),
         ("I care. Deeply. And I care.", ["I care.", "Deeply.", "And I care."]),
         ("See No. 5 in the list. It is short.", ["See No. 5 in the list.", "It is short."]),
         ("He asked “how can you talk about X?”. It worked.", ["He asked “how can you talk about X?”.", "It worked."]),
