@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test run index lint eval
+.PHONY: install browser test run ask index lint eval
 .DEFAULT_GOAL := run
 
 # Reinstall only when the dependency files change. torch is pinned to the CPU wheel first, through
@@ -17,13 +17,21 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-test: install
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+# Debian's Chromium and ChromeDriver, for the browser test (installed only when missing).
+browser:
+	bash scripts/install_browser.sh
+
+test: install browser
+	HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest -q
 
 index: install
 	HF_HUB_OFFLINE=1 $(PY) -m index build
 
+# The web app on http://127.0.0.1:7860 (it builds the index first when it is missing or stale).
 run: install
+	HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False $(PY) -m ui
+
+ask: install
 	HF_HUB_OFFLINE=1 $(PY) -m index build --if-stale
 	HF_HUB_OFFLINE=1 $(PY) -m qa ask
 

@@ -126,6 +126,7 @@ class Engine:
             author=doc.author,
             publisher=doc.publisher,
             url=doc.url,
+            kind=doc.kind,
         )
 
     def answer(

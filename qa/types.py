@@ -26,6 +26,7 @@ class Quote:
     author: str | None
     publisher: str | None
     url: str | None
+    kind: str | None = None  # the document's kind ("analysis article …"), for attribution
 
     def citation(self) -> str:
         who = ", ".join(p for p in (self.author, self.publisher) if p)

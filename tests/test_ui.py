@@ -1,0 +1,230 @@
+"""The web app: the handler as plain functions, the server through gradio_client, a real browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from index.build import build
+from qa.engine import Engine
+from qa.settings import Settings
+from tests.conftest import ROOT, write_corpus
+from ui.handler import INTERNAL_ERROR, Conversation, quote_choices, respond, show_in_source
+
+XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2"> [click](javascript:window.__xss=3)'
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+# --- the handler, no server -----------------------------------------------------------------------
+
+
+def test_answer_shows_attributed_quotes_with_citations_and_highlights(engine):
+    history, conversation, answer = respond(engine, "How many children are stranded in Armenia?", [], None)
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    html = history[1]["content"]
+    assert "The EVN Report article:" in html
+    assert "<blockquote" in html and "270 <mark>children</mark>" in html
+    assert "paragraph 1" in html and 'href="https://evnreport.com/' in html
+    assert len(conversation.quotes) == len(answer.quotes) <= 3
+    assert quote_choices(conversation)[0][0].startswith("[1] paragraph 1")
+
+
+def test_quotes_are_grouped_by_who_says_them(engine):
+    history, _, answer = respond(engine, "What does the author say about human rights in Azerbaijan?", [], None)
+    html = history[1]["content"]
+    for label in {
+        ("Rebecca Vincent’s thread:" if "000_" in q.doc_id else "The EVN Report article:") for q in answer.quotes
+    }:
+        assert html.count(label) == 1
+
+
+def test_abstention_is_plain_and_related_passages_are_apart(engine):
+    history, conversation, answer = respond(engine, "Who won the 2018 World Cup?", [], None)
+    html = history[1]["content"]
+    assert answer.abstained and "The corpus does not answer this." in html
+    assert html.index("Closest passages (not an answer)") < html.index("<blockquote")
+
+
+def test_follow_up_uses_the_previous_question_and_says_so(engine):
+    history, conversation, _ = respond(engine, "How many Armenians are isolated by the blockade?", [], None)
+    history, conversation, answer = respond(engine, "And how many of them were children?", history, conversation)
+    assert answer.searched.startswith("How many Armenians are isolated")
+    assert "Searched for: How many Armenians are isolated" in history[-1]["content"]
+    assert "30,000 children" in answer.quotes[0].text and len(history) == 4
+
+
+@pytest.mark.parametrize(
+    "question, message", [("  ", "Please type a question."), ("why " * 400, "under 1,000 characters")]
+)
+def test_bad_questions_get_a_friendly_message(engine, question, message):
+    history, conversation, answer = respond(engine, question, [], Conversation())
+    assert answer is None and message in history[1]["content"] and conversation == Conversation()
+    assert len(history[0]["content"]) < 400  # a huge question is shortened in the chat
+
+
+def test_internal_errors_show_one_short_sentence(engine, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("index file truncated")
+
+    monkeypatch.setattr(engine, "answer", broken)
+    history, _, _ = respond(engine, "Anything?", [], None)
+    assert history[1]["content"] == f"<p>{INTERNAL_ERROR}</p>" and "truncated" not in history[1]["content"]
+
+
+def test_show_in_source_marks_the_quote_and_copies_it_with_its_citation(engine):
+    _, conversation, answer = respond(engine, "Where did the author first cry at work?", [], None)
+    html, copied = show_in_source(engine, conversation, 0)
+    quote = answer.quotes[0]
+    assert '<mark id="qa-highlight">' in html and "post 3/14" in copied
+    assert copied.startswith(f"“{quote.text}”") and "Rebecca Vincent" in copied
+    assert show_in_source(engine, conversation, None)[1] == ""
+
+
+@pytest.fixture(scope="module")
+def hostile_engine(tmp_path_factory, encoder):
+    """A corpus whose document itself carries markup and a javascript: link."""
+    folder = write_corpus(
+        tmp_path_factory.mktemp("hostile"),
+        {
+            "evil.txt": f"Rivers flood in spring. {XSS} The farmers move their herds uphill each spring.",
+        },
+        {
+            "evil.txt": {
+                "title": "<b>Evil</b> title",
+                "publisher": "[x](javascript:alert(1))",
+                "url": "javascript:alert(1)",
+            }
+        },
+    )
+    out = tmp_path_factory.mktemp("hostile-index")
+    build(folder, out, encoder)
+    return Engine.load(Settings(index=out), encoder)
+
+
+def test_markup_in_questions_and_documents_is_inert(hostile_engine):
+    history, conversation, _ = respond(hostile_engine, f"When do farmers move their herds? {XSS}", [], None)
+    shown = history[0]["content"] + history[1]["content"]
+    for raw in ("<script", "<img", 'onerror="', "](javascript", "<b>Evil", 'href="javascript'):
+        assert raw not in shown
+    assert "&#60;script&#62;" in history[0]["content"]
+    source, _ = show_in_source(hostile_engine, conversation, 0)
+    assert "<script" not in source and "<img" not in source
+
+
+# --- a real server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(seed_index):
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ui", "--port", str(port), "--index", str(seed_index), "--no-build"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(process.stdout.read())
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise RuntimeError("the app did not start within 120 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_api_endpoint_answers_through_gradio_client(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    result = client.predict("How many days was Nagorno-Karabakh shelled in 2020?", "", api_name="/ask")
+    assert not result["abstained"] and "44 days" in result["quotes"][0]["text"]
+    assert {"text", "doc_id", "start", "end", "locator", "title", "publisher", "url"} <= set(result["quotes"][0])
+    follow = client.predict(
+        "How long was it shelled?", "How many days was Nagorno-Karabakh shelled in 2020?", api_name="/ask"
+    )
+    assert follow["searched"].startswith("How many days was Nagorno-Karabakh shelled")
+    assert client.predict("   ", "", api_name="/ask")["error"] == "Please type a question."
+
+
+def test_in_a_real_browser(server):
+    """Headless Debian Chromium: ask, see a cited quote, open it in its source, and an XSS probe stays text."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert Path("/usr/bin/chromium").exists(), "Chromium is missing: run scripts/install_browser.sh (make test does)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        wait = WebDriverWait(driver, 60)
+        driver.get(server)
+        box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#qa-question textarea"))
+        box.send_keys("How many children are stranded in Armenia?", Keys.ENTER)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qa-chat blockquote"))
+        chat = driver.find_element(By.CSS_SELECTOR, "#qa-chat").text
+        assert "270 children" in chat and "EVN Report" in chat and "paragraph 1" in chat
+
+        driver.find_element(By.CSS_SELECTOR, "#qa-show").click()
+        mark = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#qa-source mark#qa-highlight"))
+        assert "270 children" in mark.text
+        wait.until(
+            lambda d: d.execute_script(
+                "const r = document.getElementById('qa-highlight').getBoundingClientRect();"
+                "return r.top >= 0 && r.top < window.innerHeight;"
+            )
+        )
+        copied = driver.find_element(By.CSS_SELECTOR, "#qa-copy textarea").get_attribute("value")
+        assert copied.startswith("“It has resulted") and "EVN Report" in copied
+        driver.save_screenshot(str(ARTIFACTS / "answer-and-source.png"))
+
+        box = driver.find_element(By.CSS_SELECTOR, "#qa-question textarea")
+        box.send_keys(XSS, Keys.ENTER)
+        wait.until(lambda d: "window.__xss=1" in d.find_element(By.CSS_SELECTOR, "#qa-chat").text)
+        time.sleep(1)
+        assert driver.execute_script("return window.__xss === undefined")
+        assert not driver.find_elements(By.CSS_SELECTOR, "#qa-chat img[src='x']")
+        assert not driver.find_elements(By.CSS_SELECTOR, "#qa-chat a[href^='javascript']")
+        driver.save_screenshot(str(ARTIFACTS / "xss-probe.png"))
+    finally:
+        driver.quit()

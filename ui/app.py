@@ -1,0 +1,95 @@
+"""The Gradio app, built around the plain functions of `ui.handler` by a factory."""
+
+from __future__ import annotations
+
+import os
+
+from qa.engine import Engine
+from ui.handler import Conversation, ask_api, quote_choices, respond, show_in_source
+from ui.render import corpus_html
+
+EXAMPLES = [
+    "How many children are stranded in Armenia?",
+    "Why is the author usually quiet on the conflict?",
+    "What does the article propose about a humanitarian airlift?",
+    "Who are the Lachin corridor protesters, according to the article?",
+]
+SCROLL_TO_HIGHLIGHT = """() => { setTimeout(() => {
+  const mark = document.getElementById('qa-highlight');
+  if (mark) mark.scrollIntoView({block: 'center'});
+}, 50); }"""
+CSS = """
+.qa-doc-text { max-height: 60vh; overflow-y: auto; line-height: 1.5; }
+#qa-highlight { background: #ffe066; }
+blockquote.qa-quote { border-left: 3px solid #999; margin: 0.4em 0; padding-left: 0.8em; }
+"""
+
+
+def build_app(engine: Engine):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    system_fonts = ["ui-sans-serif", "system-ui", "sans-serif"]
+    theme = gr.themes.Default(font=system_fonts, font_mono=["ui-monospace", "monospace"])
+
+    def on_ask(question, history, conversation):
+        history, conversation, _ = respond(engine, question, history, conversation)
+        choices = quote_choices(conversation)
+        picked = 0 if choices else None
+        return history, conversation, "", gr.update(choices=choices, value=picked)
+
+    def on_show(index, conversation):
+        return show_in_source(engine, conversation, index)
+
+    def on_clear():
+        return [], Conversation(), "", gr.update(choices=[], value=None), "", ""
+
+    def api(question: str, previous: str = "") -> dict:
+        """Answer a question with verbatim quotes and citations (JSON)."""
+        return ask_api(engine, question, previous or None)
+
+    with gr.Blocks(title="Corpus QA — quotes with citations", analytics_enabled=False) as app:
+        conversation = gr.State(Conversation())
+        gr.Markdown(
+            "## Ask the corpus\nEvery answer is a verbatim quote with its source. "
+            "When the corpus does not answer, the app says so."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Answers", height=520, sanitize_html=True, elem_id="qa-chat")
+                question = gr.Textbox(
+                    label="Your question",
+                    placeholder="Ask about the documents…",
+                    lines=1,
+                    max_lines=4,
+                    submit_btn=True,
+                    elem_id="qa-question",
+                )
+                clear = gr.Button("Clear conversation", variant="secondary", elem_id="qa-clear")
+                gr.Examples(EXAMPLES, inputs=question, label="Example questions")
+            with gr.Column(scale=2):
+                picker = gr.Radio(label="Quotes of the last answer", choices=[], elem_id="qa-picker")
+                show = gr.Button("Show in source", elem_id="qa-show")
+                copy = gr.Textbox(
+                    label="Quote with citation (copy)", lines=4, interactive=False, buttons=["copy"], elem_id="qa-copy"
+                )
+                source = gr.HTML("<p>Choose a quote and press “Show in source”.</p>", elem_id="qa-source")
+                with gr.Accordion("The corpus", open=False):
+                    gr.HTML(corpus_html(engine.stored.documents), elem_id="qa-corpus")
+
+        question.submit(
+            on_ask,
+            [question, chatbot, conversation],
+            [chatbot, conversation, question, picker],
+            api_visibility="private",
+        )
+        show.click(on_show, [picker, conversation], [source, copy], api_visibility="private").then(
+            None, None, None, js=SCROLL_TO_HIGHLIGHT
+        )
+        picker.input(on_show, [picker, conversation], [source, copy], api_visibility="private").then(
+            None, None, None, js=SCROLL_TO_HIGHLIGHT
+        )
+        clear.click(on_clear, None, [chatbot, conversation, question, picker, copy, source], api_visibility="private")
+        gr.api(api, api_name="ask")
+    app.qa_theme, app.qa_css = theme, CSS
+    return app

@@ -1,0 +1,77 @@
+"""The chat as plain functions: question and conversation in, what the page shows out.
+
+No Gradio here, so every behaviour can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from index.errors import BadQuestion
+from qa.engine import Engine
+from qa.followup import resolve
+from qa.types import Quote
+from ui.render import answer_html, escape, quote_with_citation, source_html
+
+log = logging.getLogger(__name__)
+INTERNAL_ERROR = "Something went wrong while answering. Please try again."
+SHOWN_QUESTION_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Conversation:
+    previous: str | None = None  # what the last answered question searched for (for follow-ups)
+    quotes: tuple[Quote, ...] = field(default_factory=tuple)  # the last answer's quotes (or closest passages)
+
+
+def _shown_question(question: str) -> str:
+    text = question if len(question) <= SHOWN_QUESTION_CHARS else question[:SHOWN_QUESTION_CHARS] + "…"
+    return escape(text)
+
+
+def respond(engine: Engine, question: str, history: list[dict] | None, conversation: Conversation | None):
+    """One turn: returns (chat history, conversation, the answer object or None)."""
+    conversation = conversation or Conversation()
+    history = list(history or [])
+    answer = None
+    try:
+        answer = engine.answer(question, search=resolve(question, conversation.previous))
+        reply = answer_html(answer)
+        conversation = Conversation(answer.searched or answer.question, tuple(answer.quotes or answer.related))
+    except BadQuestion as exc:
+        reply = f"<p>{escape(str(exc))}</p>"
+    except Exception:  # a user sees one sentence, the log keeps the traceback
+        log.exception("answering failed")
+        reply = f"<p>{INTERNAL_ERROR}</p>"
+    history.append({"role": "user", "content": _shown_question(question or "")})
+    history.append({"role": "assistant", "content": reply})
+    return history, conversation, answer
+
+
+def quote_choices(conversation: Conversation) -> list[tuple[str, int]]:
+    """Labels for the quote picker: "[1] post 3/14 — “The first time I…”"."""
+    choices = []
+    for number, quote in enumerate(conversation.quotes, 1):
+        snippet = quote.text if len(quote.text) <= 60 else quote.text[:60] + "…"
+        choices.append((f"[{number}] {quote.locator} — “{snippet}”", number - 1))
+    return choices
+
+
+def show_in_source(engine: Engine, conversation: Conversation, index: int | None) -> tuple[str, str]:
+    """(the document as HTML with the quote marked, the quote with its citation for copying)."""
+    if index is None or not 0 <= index < len(conversation.quotes):
+        return "<p>Choose a quote of the last answer to see it in its source.</p>", ""
+    quote = conversation.quotes[index]
+    document = engine.documents.get(quote.doc_id)
+    if document is None:
+        return "<p>That document is no longer in the index.</p>", ""
+    return source_html(document.text, quote.start, quote.end, document.title), quote_with_citation(quote)
+
+
+def ask_api(engine: Engine, question: str, previous: str | None = None) -> dict:
+    """The structured answer for API clients; bad input comes back as {"error": "…"}."""
+    try:
+        return engine.answer(question, search=resolve(question, previous)).to_json()
+    except BadQuestion as exc:
+        return {"question": question, "error": str(exc)}

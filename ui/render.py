@@ -1,0 +1,135 @@
+"""Turning answers into HTML: every piece of corpus or user text is escaped before it is shown.
+
+Escaping covers HTML and Markdown: `<`, `>`, `&`, quotes, and the characters Markdown acts on
+(`[ ] ( ) * _ ` # ! |`), so a question or document holding `<script>`, `<img onerror=…>` or
+`[x](javascript:…)` is shown as text and runs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from urllib.parse import urlparse
+
+from index.tokenize import STOP_WORDS
+from qa.types import Answer, Quote
+
+_ESCAPES = {c: f"&#{ord(c)};" for c in "&<>\"'[]()*_`#!|\\~{}"}
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def escape(text: str) -> str:
+    return "".join(_ESCAPES.get(c, c) for c in text)
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is plain http(s), else None (no javascript:, data: …)."""
+    if not url:
+        return None
+    parsed = urlparse(url.strip())
+    return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
+
+
+def question_words(question: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(question) if w.lower() not in STOP_WORDS and len(w) > 2}
+
+
+def highlight(text: str, words: set[str]) -> str:
+    """Escaped text with the question's words (and words that start with them) marked."""
+    out, last = [], 0
+    for match in _WORD.finditer(text):
+        token = match.group().lower()
+        if any(token == w or (len(w) > 4 and token.startswith(w[:-1])) for w in words):
+            out.append(escape(text[last : match.start()]))
+            out.append(f"<mark>{escape(match.group())}</mark>")
+            last = match.end()
+    out.append(escape(text[last:]))
+    return "".join(out)
+
+
+def source_label(quote: Quote) -> str:
+    """Who says it: "Rebecca Vincent's thread", "The EVN Report article"."""
+    kind = (quote.kind or "").lower()
+    noun = "thread" if "thread" in kind else "article" if "article" in kind else "document"
+    if quote.author:
+        owner = re.sub(r"\s*\(.*?\)\s*$", "", quote.author).strip()
+        return f"{owner}’s {noun}"
+    if quote.publisher:
+        return f"The {quote.publisher} {noun}"
+    return f"“{quote.title}”"
+
+
+def citation_html(quote: Quote) -> str:
+    parts = [escape(p) for p in (quote.author, quote.publisher) if p]
+    parts.append(f"<cite>{escape(quote.title)}</cite>")
+    parts.append(escape(quote.locator))
+    url = safe_url(quote.url)
+    if url:
+        parts.append(f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">source link</a>')
+    return " · ".join(parts)
+
+
+def citation_text(quote: Quote) -> str:
+    parts = [p for p in (quote.author, quote.publisher, f"“{quote.title}”", quote.locator, quote.url) if p]
+    return " — ".join(parts)
+
+
+def quote_with_citation(quote: Quote) -> str:
+    """Plain text for the copy button: the quote, then where it comes from."""
+    return f"“{quote.text}”\n— {citation_text(quote)}"
+
+
+def grouped(quotes: list[Quote]) -> OrderedDict[str, list[tuple[int, Quote]]]:
+    groups: OrderedDict[str, list[tuple[int, Quote]]] = OrderedDict()
+    for number, quote in enumerate(quotes, 1):
+        groups.setdefault(quote.doc_id, []).append((number, quote))
+    return groups
+
+
+def quotes_html(quotes: list[Quote], words: set[str]) -> str:
+    blocks = []
+    for items in grouped(quotes).values():
+        blocks.append(f'<p class="qa-source"><strong>{escape(source_label(items[0][1]))}:</strong></p>')
+        for number, quote in items:
+            blocks.append(
+                f'<blockquote class="qa-quote" data-quote="{number}">[{number}] “{highlight(quote.text, words)}”'
+                f'<br><small class="qa-cite">— {citation_html(quote)}</small></blockquote>'
+            )
+    return "\n".join(blocks)
+
+
+def answer_html(answer: Answer) -> str:
+    words = question_words(answer.searched or answer.question)
+    parts = []
+    if answer.searched:
+        parts.append(f'<p class="qa-searched"><em>Searched for: {escape(answer.searched)}</em></p>')
+    if answer.abstained:
+        parts.append(
+            f'<p class="qa-abstain"><strong>{escape(answer.notice or "The corpus does not answer this.")}</strong></p>'
+        )
+        if answer.related:
+            parts.append('<p class="qa-related-heading">Closest passages (not an answer):</p>')
+            parts.append(quotes_html(answer.related, words))
+    else:
+        parts.append(quotes_html(answer.quotes, words))
+    return "\n".join(parts)
+
+
+def source_html(text: str, start: int, end: int, title: str) -> str:
+    """The whole document, the quote marked with id="qa-highlight" so it can be scrolled into view."""
+    body = escape(text[:start]) + f'<mark id="qa-highlight">{escape(text[start:end])}</mark>' + escape(text[end:])
+    return (
+        f'<div class="qa-doc"><h3>{escape(title)}</h3>'
+        f'<div class="qa-doc-text" style="white-space: pre-wrap">{body}</div></div>'
+    )
+
+
+def corpus_html(documents) -> str:
+    rows = []
+    for d in documents:
+        url = safe_url(d.url)
+        link = f' · <a href="{escape(url)}" target="_blank" rel="noopener noreferrer">link</a>' if url else ""
+        who = " · ".join(escape(p) for p in (d.author, d.publisher) if p)
+        kind = f" · {escape(d.kind)}" if d.kind else ""
+        rows.append(f"<li><cite>{escape(d.title)}</cite> — {who}{kind}{link}</li>")
+    return f'<ul class="qa-corpus">{"".join(rows)}</ul>'
