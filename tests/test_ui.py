@@ -146,7 +146,7 @@ def server(seed_index):
                 break
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(process.stdout.read())
+                raise RuntimeError(process.stdout.read()) from None
             time.sleep(0.5)
     else:
         process.kill()
