@@ -18,7 +18,7 @@ class Settings:
     mode: str = "hybrid"
     quotes: int = 3  # at most this many quotes per answer
     candidates: int = 30  # hits each retriever contributes to fusion
-    rerank: int = 8  # best fused passages searched for a quote
+    rerank: int = 12  # best fused passages searched for a quote
     rrf_k: int = 60
     # Abstain when no sentence of the corpus has a cosine with the question of at least this
     # (`make eval` sweeps it and prints the trade-off).
