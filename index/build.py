@@ -43,7 +43,8 @@ class BuildSummary:
     passages: int
     sentences: int
     seconds: float
-    embedded: int  # texts that had to be embedded (the rest came from the previous index)
+    embedded: int  # distinct texts that had to be embedded
+    reused: int = 0  # distinct texts whose vectors came from the previous index
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -53,8 +54,7 @@ class BuildSummary:
     def lines(self) -> list[str]:
         out = [
             f"Indexed {self.documents} documents: {self.passages} passages, {self.sentences} sentences "
-            f"in {self.seconds:.1f} s ({self.embedded} texts embedded, "
-            f"{self.passages + self.sentences - self.embedded} reused from the previous index).",
+            f"in {self.seconds:.1f} s ({self.embedded} texts embedded, {self.reused} reused from the previous index).",
         ]
         if not (self.added or self.removed or self.changed):
             out.append("No document changed since the previous index.")
@@ -128,6 +128,7 @@ def build(
     all_keys = passage_keys + sentence_keys
     vectors = _embed_cached(all_keys, passage_inputs + sentence_inputs, cache, encoder, progress)
     embedded = len(set(all_keys) - known)
+    reused = len(set(all_keys) & known)
 
     # BM25 also sees who published a passage and what kind of document it is in, so "according to the
     # thread" or "what does Rebecca Vincent say" can match; records of a collection carry their title as
@@ -170,6 +171,7 @@ def build(
         sentences=len(seg.sentences),
         seconds=time.perf_counter() - started,
         embedded=embedded,
+        reused=reused,
         added=sorted(set(texts) - set(before)),
         removed=sorted(set(before) - set(texts)),
         changed=sorted(k for k in texts if k in before and before[k] != texts[k]),
