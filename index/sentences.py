@@ -173,10 +173,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             spans.append((begin, after))
             begin = gap
     spans.append((begin, end))
-    return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
+    return [trim_span(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span narrowed so it neither starts nor ends with white space."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from index.sentences import trim_span
 from index.types import Block
 
 _POST_END = re.compile(r"\s(\d{1,3})/\s*$")
@@ -42,14 +43,6 @@ def _lines(text: str) -> list[_Line]:
         lines.append(_Line(pos, pos + len(raw), raw))
         pos += len(raw) + 1
     return lines
-
-
-def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def _post_marker(line: str) -> tuple[int, re.Match] | None:
@@ -83,12 +76,12 @@ def thread_blocks(doc_id: str, text: str) -> list[Block] | None:
             start = max(start, line.start + match.end())
         else:
             end = line.start + match.start()
-        start, end = _strip_span(text, start, end)
+        start, end = trim_span(text, start, end)
         if start < end:
             blocks.append(Block(doc_id, start, end, f"post {number}/{total}", ""))
         pending = None
     if pending is not None:
-        start, end = _strip_span(text, pending, len(text))
+        start, end = trim_span(text, pending, len(text))
         blocks.append(Block(doc_id, start, end, "after the thread", ""))
     return blocks
 
@@ -144,7 +137,7 @@ def article_blocks(doc_id: str, text: str, root: str = "") -> list[Block]:
         if not current:
             return
         kind, start, end = current
-        start, end = _strip_span(text, start, end)
+        start, end = trim_span(text, start, end)
         counts[kind] += 1
         section = SECTION_SEP.join(p for p in [root, *path] if p)
         label = f"{kind} {counts[kind]}"
