@@ -222,9 +222,11 @@ def test_in_a_real_browser(server):
         box.send_keys(XSS, Keys.ENTER)
         wait.until(lambda d: "window.__xss=1" in d.find_element(By.CSS_SELECTOR, "#qa-chat").text)
         time.sleep(1)
+        assert not driver.find_elements(By.CSS_SELECTOR, "#qa-source mark")  # the old highlight is gone
         assert driver.execute_script("return window.__xss === undefined")
         assert not driver.find_elements(By.CSS_SELECTOR, "#qa-chat img[src='x']")
         assert not driver.find_elements(By.CSS_SELECTOR, "#qa-chat a[href^='javascript']")
+        driver.execute_script("window.scrollTo(0, 0);")
         driver.save_screenshot(str(ARTIFACTS / "xss-probe.png"))
     finally:
         driver.quit()

@@ -18,6 +18,7 @@ SCROLL_TO_HIGHLIGHT = """() => { setTimeout(() => {
   const mark = document.getElementById('qa-highlight');
   if (mark) mark.scrollIntoView({block: 'center'});
 }, 50); }"""
+SOURCE_HINT = "<p>Choose a quote and press “Show in source”.</p>"
 CSS = """
 .qa-doc-text { max-height: 60vh; overflow-y: auto; line-height: 1.5; }
 #qa-highlight { background: #ffe066; }
@@ -36,13 +37,14 @@ def build_app(engine: Engine):
         history, conversation, _ = respond(engine, question, history, conversation)
         choices = quote_choices(conversation)
         picked = 0 if choices else None
-        return history, conversation, "", gr.update(choices=choices, value=picked)
+        _, copied = show_in_source(engine, conversation, picked)
+        return history, conversation, "", gr.update(choices=choices, value=picked), copied, SOURCE_HINT
 
     def on_show(index, conversation):
         return show_in_source(engine, conversation, index)
 
     def on_clear():
-        return [], Conversation(), "", gr.update(choices=[], value=None), "", ""
+        return [], Conversation(), "", gr.update(choices=[], value=None), "", SOURCE_HINT
 
     def api(question: str, previous: str = "") -> dict:
         """Answer a question with verbatim quotes and citations (JSON)."""
@@ -73,14 +75,14 @@ def build_app(engine: Engine):
                 copy = gr.Textbox(
                     label="Quote with citation (copy)", lines=4, interactive=False, buttons=["copy"], elem_id="qa-copy"
                 )
-                source = gr.HTML("<p>Choose a quote and press “Show in source”.</p>", elem_id="qa-source")
+                source = gr.HTML(SOURCE_HINT, elem_id="qa-source")
                 with gr.Accordion("The corpus", open=False):
                     gr.HTML(corpus_html(engine.stored.documents), elem_id="qa-corpus")
 
         question.submit(
             on_ask,
             [question, chatbot, conversation],
-            [chatbot, conversation, question, picker],
+            [chatbot, conversation, question, picker, copy, source],
             api_visibility="private",
         )
         show.click(on_show, [picker, conversation], [source, copy], api_visibility="private").then(
