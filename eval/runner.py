@@ -11,7 +11,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from eval.metrics import covers, first_hit_rank, percentile, reciprocal_rank, token_f1
+from eval.metrics import covers, percentile, reciprocal_rank, token_f1
 from eval.questions import EvalQuestion, evidence_span
 from qa.engine import Engine
 from qa.followup import resolve
@@ -124,6 +124,3 @@ def misses(results: list[Result], threshold: float) -> list[Result]:
             out.append(r)
     return out
 
-
-def miss_rank(r: Result) -> int | None:
-    return first_hit_rank(r.hits)
