@@ -123,4 +123,3 @@ def misses(results: list[Result], threshold: float) -> list[Result]:
         elif not r.question.answerable and kept:
             out.append(r)
     return out
-
