@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from index.store import read_manifest
     from qa.engine import Engine
     from qa.settings import Settings
-    from ui.app import build_app
+    from ui.app import build_app, launch_options
 
     settings = Settings.from_env(index=args.index)
     try:
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         server_port=args.port,
         share=False,
         show_error=False,
-        theme=app.qa_theme,
-        css=app.qa_css,
+        **launch_options(),
         footer_links=["api"],
         ssr_mode=False,
     )

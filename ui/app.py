@@ -26,12 +26,17 @@ blockquote.qa-quote { border-left: 3px solid #999; margin: 0.4em 0; padding-left
 """
 
 
+def launch_options() -> dict:
+    """Theme (system fonts: nothing fetched from the internet) and CSS, which Gradio takes at launch."""
+    import gradio as gr
+
+    fonts = ["ui-sans-serif", "system-ui", "sans-serif"]
+    return {"theme": gr.themes.Default(font=fonts, font_mono=["ui-monospace", "monospace"]), "css": CSS}
+
+
 def build_app(engine: Engine):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
-
-    system_fonts = ["ui-sans-serif", "system-ui", "sans-serif"]
-    theme = gr.themes.Default(font=system_fonts, font_mono=["ui-monospace", "monospace"])
 
     def on_ask(question, history, conversation):
         history, conversation, _ = respond(engine, question, history, conversation)
@@ -93,5 +98,4 @@ def build_app(engine: Engine):
         )
         clear.click(on_clear, None, [chatbot, conversation, question, picker, copy, source], api_visibility="private")
         gr.api(api, api_name="ask")
-    app.qa_theme, app.qa_css = theme, CSS
     return app

@@ -69,14 +69,9 @@ def citation_html(quote: Quote) -> str:
     return " · ".join(parts)
 
 
-def citation_text(quote: Quote) -> str:
-    parts = [p for p in (quote.author, quote.publisher, f"“{quote.title}”", quote.locator, quote.url) if p]
-    return " — ".join(parts)
-
-
 def quote_with_citation(quote: Quote) -> str:
     """Plain text for the copy button: the quote, then where it comes from."""
-    return f"“{quote.text}”\n— {citation_text(quote)}"
+    return f"“{quote.text}”\n— {quote.citation()}"
 
 
 def grouped(quotes: list[Quote]) -> OrderedDict[str, list[tuple[int, Quote]]]:
