@@ -13,7 +13,7 @@ from index.embed import Encoder
 from index.store import StoredIndex, read_index, stored_vectors
 from index.tokenize import tokenize
 from qa.answer_type import answer_type, holds
-from qa.extract import Span, best_span, lexical_overlap, pick_spans, sentence_scores
+from qa.extract import PassageSignals, Span, best_span, lexical_overlap, pick_spans, sentence_scores
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT, clean_question, mostly_latin
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
@@ -93,15 +93,21 @@ class Engine:
         if must is not None and all(h.index != must for h in top):
             top.append(Hit(must, min(h.score for h in top)))
         best_fused = max(h.score for h in top) or 1.0
+        keywords = self.bm25.query_scores(query)
+        best_keywords = max(keywords[h.index] for h in top)
         spans = []
         for hit in top:
             passage = self.stored.passages[hit.index]
             ids = np.arange(passage.first_sentence, passage.last_sentence)
             dense = self.sentence_vectors[ids] @ q_vec
-            context = float(self.passage_vectors[hit.index] @ q_vec)
+            signals = PassageSignals(
+                cosine=float(self.passage_vectors[hit.index] @ q_vec),
+                prior=hit.score / best_fused,
+                keywords=float(keywords[hit.index] / best_keywords) if best_keywords > 0 else 0.0,
+            )
             lexical = np.array([lexical_overlap(q_terms, self.sentence_terms[i], idf) for i in ids])
             typed = np.array([holds(self.sentence_text(i), wanted) for i in ids], dtype=np.float64)
-            scores = sentence_scores(dense, context, lexical, hit.score / best_fused, typed, self.settings.weights)
+            scores = sentence_scores(dense, lexical, typed, signals, self.settings.weights)
             words = self.sentence_words[ids]
             spans.append(best_span(passage.first_sentence, scores, dense, words, self.settings.rules))
         return spans

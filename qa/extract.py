@@ -1,19 +1,25 @@
 """Choosing the quote: pure functions from per-sentence scores to the best span of sentences.
 
-A sentence's score mixes five signals, each in [0, 1] (the cosines in [-1, 1]):
+A sentence's score mixes six signals, each in [0, 1] (the cosines in [-1, 1]):
 - dense: cosine similarity of the sentence and question vectors;
 - passage: cosine similarity of the sentence's passage and the question (context the sentence lacks);
 - lexical: the idf-weighted share of the question's terms that the sentence contains;
 - prior: how well the sentence's passage ranked in retrieval (fused score / best fused score);
+- keywords: the passage's BM25 score over the best BM25 score among the candidates (reciprocal rank
+  fusion keeps only ranks; this keeps how far ahead a passage is on the question's words);
 - answer type: 1 when the sentence holds the kind of answer the question asks for (a date for "when").
 The weights were chosen by grid search on the eval/ question set and the SQuAD tuning half
-(articles 000-023), as a compromise: SQuAD rewards the lexical signal, paraphrases punish it.
+(articles 000-023), as a compromise: SQuAD rewards the lexical signals, paraphrases punish them.
+A softmax ranker fitted on the same data (14 features, neighbours and novelty among them) did no
+better than these six on the held-apart articles 016-023, so the simple mix stays.
 A span's `relevance` is the cosine of its best sentence alone: abstention looks at that, because the
 mixed score rewards shared words even when the question is about something else.
 A span is 1 to `max_sentences` consecutive sentences of one passage. It starts at the best sentence
 and takes in a neighbour when the neighbour scores within `extend_margin` of it, or when the span is
-still shorter than `min_words` (a bare "I care." says little on its own), as long as it stays within
-`max_words`.
+still shorter than `min_words`, as long as it stays within `max_words`. A bare "I care." says little
+on its own: on 1,500 questions of SQuAD's tuning half, growing spans to at least 30 words (margin 0.2)
+put the answer in the top quote for 0.783 of questions against 0.745 at 12 words (margin 0.05), with
+the median quote going from 28 to 42 words.
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ class SpanWeights:
     passage: float = 0.75
     lexical: float = 0.5
     prior: float = 0.2
+    keywords: float = 0.2
     answer_type: float = 0.2
 
     def __post_init__(self) -> None:
-        if min(self.dense, self.passage, self.lexical, self.prior, self.answer_type) < 0:
+        if min(self.dense, self.passage, self.lexical, self.prior, self.keywords, self.answer_type) < 0:
             raise ValueError("span weights must not be negative")
 
 
@@ -40,8 +47,8 @@ class SpanWeights:
 class SpanRules:
     max_sentences: int = 3
     max_words: int = 70
-    min_words: int = 12
-    extend_margin: float = 0.05
+    min_words: int = 30
+    extend_margin: float = 0.2
 
     def __post_init__(self) -> None:
         if self.max_sentences < 1 or self.max_words < 1:
@@ -65,15 +72,25 @@ def lexical_overlap(query_terms: list[str], sentence_terms: set[str], idf: dict[
     return sum(max(idf.get(t, 0.0), 0.0) for t in unique if t in sentence_terms) / total
 
 
+@dataclass(frozen=True)
+class PassageSignals:
+    """What a sentence inherits from its passage."""
+
+    cosine: float  # passage vector . question vector
+    prior: float  # fused retrieval score / best fused score among the candidates
+    keywords: float  # BM25 score / best BM25 score among the candidates (0 when none matched)
+
+
 def sentence_scores(
-    dense: np.ndarray, passage: float, lexical: np.ndarray, prior: float, typed: np.ndarray, weights: SpanWeights
+    dense: np.ndarray, lexical: np.ndarray, typed: np.ndarray, passage: PassageSignals, weights: SpanWeights
 ) -> np.ndarray:
     return (
         weights.dense * dense
-        + weights.passage * passage
         + weights.lexical * lexical
-        + weights.prior * prior
         + weights.answer_type * typed
+        + weights.passage * passage.cosine
+        + weights.prior * passage.prior
+        + weights.keywords * passage.keywords
     )
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Protocol
 
 import faiss
@@ -52,6 +53,7 @@ class BM25Retriever:
         kwargs = {"k1": k1, "b": b} | ({"delta": delta} if variant != "BM25Okapi" else {})
         self.variant = variant
         self.bm25 = BM25_VARIANTS[variant](tokens, **kwargs)
+        self._cached = lru_cache(maxsize=8)(self._score_text)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         terms = [t for t in query_tokens if t in self.bm25.idf]
@@ -68,8 +70,18 @@ class BM25Retriever:
             floor = sum(self.bm25.idf[t] * (k1 + 1) * delta / (k1 + delta) for t in terms)
         return scores - floor
 
-    def retrieve(self, query: str, k: int) -> list[Hit]:
+    def query_scores(self, query: str) -> np.ndarray:
+        """`scores` for a question's text, remembered for the last few questions: retrieval and quote
+        scoring both need them, and on a large corpus one pass costs as much as encoding the question."""
+        return self._cached(query)
+
+    def _score_text(self, query: str) -> np.ndarray:
         scores = self.scores(tokenize(query))
+        scores.flags.writeable = False
+        return scores
+
+    def retrieve(self, query: str, k: int) -> list[Hit]:
+        scores = self.query_scores(query)
         return [Hit(int(i), float(scores[i])) for i in top_k(scores, k) if scores[i] > 1e-9]
 
 
