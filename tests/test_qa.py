@@ -7,9 +7,19 @@ import pytest
 
 from index.errors import BadQuestion
 from qa.engine import NOT_ANSWERED
-from qa.extract import Span, SpanRules, best_span, lexical_overlap, pick_spans
+from qa.extract import (
+    PassageSignals,
+    Span,
+    SpanRules,
+    SpanWeights,
+    best_span,
+    lexical_overlap,
+    pick_spans,
+    sentence_scores,
+)
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT
+from qa.retrievers import BM25Retriever
 from qa.types import Hit
 from tests.conftest import ARTICLE, THREAD
 
@@ -58,6 +68,28 @@ def test_lexical_overlap_is_idf_weighted():
     idf = {"nile": 3.0, "river": 1.0}
     assert lexical_overlap(["nile", "river"], {"nile"}, idf) == pytest.approx(0.75)
     assert lexical_overlap([], {"nile"}, idf) == 0.0
+
+
+def test_sentence_scores_add_what_the_passage_brings():
+    dense, lexical, typed = np.array([0.5, 0.4]), np.array([0.0, 1.0]), np.array([0.0, 0.0])
+    weights = SpanWeights(dense=1.0, passage=0.5, lexical=0.5, prior=0.25, keywords=0.25, answer_type=0.2)
+    weak = sentence_scores(dense, lexical, typed, PassageSignals(cosine=0.2, prior=0.5, keywords=0.0), weights)
+    assert weak == pytest.approx([0.5 + 0.1 + 0.125, 0.4 + 0.5 + 0.1 + 0.125])
+    # The same sentences in a passage far ahead on the question's words score higher, by the same amount.
+    strong = sentence_scores(dense, lexical, typed, PassageSignals(cosine=0.2, prior=0.5, keywords=1.0), weights)
+    assert strong - weak == pytest.approx([0.25, 0.25])
+    with pytest.raises(ValueError):
+        SpanWeights(keywords=-0.1)
+
+
+def test_bm25_scores_zero_without_query_terms_and_are_remembered_per_question():
+    bm25 = BM25Retriever([["blockad", "corridor"], ["airlift"], ["corridor", "road", "life"]])
+    hits = bm25.retrieve("the corridor blockade", 5)
+    assert [h.index for h in hits] == [0, 2]  # the airlift passage shares no term and is not returned
+    scores = bm25.query_scores("the corridor blockade")
+    assert scores[1] == 0.0 and scores[0] > scores[2] > 0
+    assert bm25.query_scores("the corridor blockade") is scores and not scores.flags.writeable
+    assert not bm25.query_scores("unknown words only").any()
 
 
 # --- answering with the real model and corpus ------------------------------------------------------
