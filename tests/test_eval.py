@@ -1,8 +1,10 @@
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from eval.metrics import (
@@ -15,11 +17,11 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from eval.questions import load_questions
+from eval.questions import EvalQuestion, load_questions
 from eval.runner import misses, run, summarize, sweep
 from index.ingest import read_corpus
 from index.tokenize import tokenize
-from tests.conftest import SEED_CORPUS
+from tests.conftest import SEED_CORPUS, write_corpus
 
 QUESTIONS = load_questions()
 
@@ -51,6 +53,68 @@ def test_ndcg_and_recall():
     assert percentile([1, 2, 3, 4], 50) == 2.5
 
 
+class WordCountEncoder:
+    """A fake encoder for hand-checkable scores: a text's vector is its normalised word counts.
+
+    It reports the installed model's folder, so the index it builds passes the model check.
+    """
+
+    def __init__(self, dimension: int = 64) -> None:
+        from index.embed import model_path
+
+        self.folder = model_path()
+        self.batch_size = 8
+        self.dimension = dimension
+        self.words: dict[str, int] = {}
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z]+", text.lower()):
+                out[row, self.words.setdefault(word, len(self.words))] += 1
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+def test_runner_arithmetic_on_a_tiny_corpus_with_a_fake_encoder(tmp_path):
+    from index.build import build
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    corpus = write_corpus(
+        tmp_path / "corpus",
+        {
+            "rivers.txt": "The Yantra river crosses Tarnovo.",
+            "decoy.txt": "Lake trout lake trout.",
+            "fish.txt": "Lake trout here.",
+        },
+    )
+    encoder = WordCountEncoder()
+    build(corpus, tmp_path / "index", encoder)
+    engine = Engine.load(Settings(index=tmp_path / "index", corpus=corpus), encoder)
+    questions = [
+        # Every word of the question is in the evidence's sentence: first quote.
+        EvalQuestion("r1", "Which river crosses Tarnovo?", "rivers.txt", "Yantra river crosses Tarnovo", True, "fact"),
+        # "Lake trout lake trout." points the same way as the question (cosine 1) and has both words
+        # twice for BM25, so the evidence's sentence (cosine 0.82) comes second: hit@3 only, RR 1/2.
+        EvalQuestion("r2", "lake trout", "fish.txt", "Lake trout here", True, "fact"),
+        # No word in common with the corpus: cosine 0, below the threshold, so the system abstains.
+        EvalQuestion("r3", "volcano eruption", None, None, False, "offtopic"),
+    ]
+    results = run(engine, questions, "hybrid")
+    # r1's other sentences share no word with it (cosine 0, under the quote floor): one quote only.
+    assert [r.hits for r in results[:2]] == [[True], [False, True]]
+    assert results[2].confidence == 0.0 and not results[2].kept(engine.settings.threshold)
+    summary = summarize(results, engine.settings.threshold)
+    assert summary["hit@1"] == 0.5 and summary["hit@3"] == 1.0 and summary["mrr"] == 0.75
+    # Token F1 of the top quotes: 1.0 ("The" is dropped) and 2·(2/4·2/3)/(2/4+2/3) = 4/7.
+    assert summary["f1@1"] == pytest.approx((1.0 + 4 / 7) / 2)
+    assert summary["median_quote_words"] == 4.5 and summary["verbatim"] == 1.0
+    assert summary["abstain_recall"] == 1.0 and summary["abstain_precision"] == 1.0
+    assert summary["false_abstention"] == 0.0
+    assert [r.question.id for r in misses(results, engine.settings.threshold)] == ["r2"]
+
+
 # --- the question set -----------------------------------------------------------------------------
 
 
@@ -71,6 +135,22 @@ def test_question_set_covers_what_it_promises():
     for q in QUESTIONS:
         if q.kind == "followup":
             assert q.follows in ids and ids[q.follows].answerable
+
+
+def test_every_section_and_post_has_a_question():
+    from index.structure import find_blocks
+
+    def unit(block):  # a post of the thread, or a heading path of the article ("" for its lead)
+        return block.locator if block.locator.startswith("post ") else block.section
+
+    for doc in read_corpus(SEED_CORPUS)[0]:
+        blocks = find_blocks(doc.doc_id, doc.text)
+        asked = set()
+        for q in QUESTIONS:
+            if q.answerable and q.doc == doc.doc_id:
+                start = doc.text.index(q.evidence)
+                asked.add(unit(next(b for b in blocks if b.start <= start < b.end)))
+        assert {unit(b) for b in blocks} - asked == set(), doc.doc_id
 
 
 def test_paraphrases_share_no_content_word_with_their_evidence():
