@@ -35,7 +35,7 @@ SWEEP = [round(0.15 + 0.01 * i, 2) for i in range(21)]
 def question_set(args) -> int:
     from eval.questions import QUESTIONS_FILE, load_questions
     from eval.report import fmt, table
-    from eval.runner import misses, run, summarize, sweep
+    from eval.runner import by_kind, misses, run, summarize, sweep
     from qa.engine import Engine
     from qa.settings import Settings
 
@@ -56,6 +56,18 @@ def question_set(args) -> int:
         f"abstention threshold {settings.threshold}\n"
     )
     print(table(["metric", *modes], [[label, *(summaries[m][key] for m in modes)] for key, label in METRICS]))
+
+    kinds = {m: by_kind(r, settings.threshold) for m, r in results.items()}
+    print("\nAnswerable questions by kind: Hit@1 per mode, and Hit@3 " + f"({main_mode})\n")
+    print(
+        table(
+            ["kind", "questions", *(f"Hit@1 {m}" for m in modes), "Hit@3"],
+            [
+                [kind, s["answerable"], *(kinds[m][kind]["hit@1"] for m in modes), s["hit@3"]]
+                for kind, s in kinds[main_mode].items()
+            ],
+        )
+    )
 
     print(f"\nAbstention threshold sweep ({main_mode}): answerable kept vs unanswerable refused\n")
     rows = sweep(results[main_mode], SWEEP)
@@ -91,6 +103,7 @@ def question_set(args) -> int:
         payload = {
             "threshold": settings.threshold,
             "summary": summaries,
+            "by_kind": kinds,
             "sweep": rows,
             "results": {
                 m: [

@@ -97,6 +97,12 @@ def summarize(results: list[Result], threshold: float) -> dict[str, float]:
     }
 
 
+def by_kind(results: list[Result], threshold: float) -> dict[str, dict[str, float]]:
+    """The summary of each kind of answerable question (fact, paraphrase, follow-up) on its own."""
+    kinds = dict.fromkeys(r.question.kind for r in results if r.question.answerable)
+    return {k: summarize([r for r in results if r.question.kind == k], threshold) for k in kinds}
+
+
 def sweep(results: list[Result], thresholds: list[float]) -> list[dict[str, float]]:
     rows = []
     for t in thresholds:

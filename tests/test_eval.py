@@ -186,7 +186,11 @@ def test_cli_prints_table_and_writes_json(seed_index, tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    for text in ("Hit@1", "bm25", "dense", "hybrid", "Abstention threshold sweep", "Misses (hybrid)"):
+    for text in ("Hit@1", "bm25", "dense", "hybrid", "by kind", "Abstention threshold sweep", "Misses (hybrid)"):
         assert text in done.stdout
     payload = json.loads(out.read_text())
     assert set(payload["results"]) == {"bm25", "dense", "hybrid"} and len(payload["results"]["hybrid"]) == 6
+    kinds = {q["question"]["kind"] for q in payload["results"]["hybrid"] if q["question"]["answerable"]}
+    assert set(payload["by_kind"]["hybrid"]) == kinds
+    answerable = sum(k["answerable"] for k in payload["by_kind"]["hybrid"].values())
+    assert answerable == payload["summary"]["hybrid"]["answerable"]
