@@ -17,6 +17,8 @@ def render_text(answer) -> str:
     lines = []
     if answer.searched:
         lines.append(f"(searched for: {answer.searched})")
+    if answer.only_from:
+        lines.append("(quoting only: " + "; ".join(f"“{t}”" for t in answer.only_from) + ")")
     if answer.abstained:
         lines.append(answer.notice or "The corpus does not answer this.")
         if answer.related:

@@ -18,6 +18,7 @@ from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT, clean_question, mostly_latin
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
 from qa.settings import Settings
+from qa.sources import SourceNames
 from qa.types import Answer, Hit, Quote
 
 NOT_ANSWERED = "The corpus does not answer this."
@@ -31,6 +32,7 @@ class Engine:
         self.stored = stored
         self.encoder = encoder or Encoder()
         self.documents = {d.doc_id: d for d in stored.documents}
+        self.sources = SourceNames(stored.documents)
         params = stored.manifest["parameters"]
         self.bm25 = BM25Retriever(
             stored.bm25_tokens, params["bm25_variant"], params["bm25_k1"], params["bm25_b"], params["bm25_delta"]
@@ -160,6 +162,11 @@ class Engine:
         t0 = time.perf_counter()
         hits = self.rank(query, mode or settings.mode)
         confidence, best_passage = self.confidence(query)
+        named = self.sources.named(query)
+        if named:  # "according to the thread": quote that document only
+            hits = [h for h in hits if self.stored.passages[h.index].doc_id in named]
+            if best_passage is not None and self.stored.passages[best_passage].doc_id not in named:
+                best_passage = None
         timings["retrieve"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         spans = self.spans(query, hits, best_passage)
@@ -180,5 +187,6 @@ class Engine:
             related=related,
             notice=NOT_ANSWERED if not chosen else None,
             searched=query if query != question else None,
+            only_from=sorted(self.documents[d].title for d in named),
             timings_ms=timings,
         )

@@ -46,6 +46,7 @@ class Answer:
     related: list[Quote] = field(default_factory=list)  # closest passages when abstaining, never answers
     notice: str | None = None  # fixed interface text, e.g. why the system abstained
     searched: str | None = None  # the text actually searched, when it differs from the question
+    only_from: list[str] = field(default_factory=list)  # titles of the documents the question named
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -55,6 +56,7 @@ class Answer:
             "confidence": self.confidence,
             "notice": self.notice,
             "searched": self.searched,
+            "only_from": self.only_from,
             "quotes": [q.to_json() for q in self.quotes],
             "related": [q.to_json() for q in self.related],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},

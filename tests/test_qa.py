@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from index.errors import BadQuestion
+from index.types import Document
 from qa.engine import NOT_ANSWERED
 from qa.extract import (
     PassageSignals,
@@ -20,6 +21,7 @@ from qa.extract import (
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT
 from qa.retrievers import BM25Retriever
+from qa.sources import SourceNames
 from qa.types import Hit
 from tests.conftest import ARTICLE, THREAD
 
@@ -90,6 +92,24 @@ def test_bm25_scores_zero_without_query_terms_and_are_remembered_per_question():
     assert scores[1] == 0.0 and scores[0] > scores[2] > 0
     assert bm25.query_scores("the corridor blockade") is scores and not scores.flags.writeable
     assert not bm25.query_scores("unknown words only").any()
+
+
+def test_a_question_names_a_source_by_kind_publisher_or_author():
+    def doc(doc_id, **meta):
+        fields = {"title": doc_id, "author": None, "publisher": None, "url": None, "kind": None} | meta
+        return Document(doc_id=doc_id, text="", **fields)
+
+    thread = doc("t", author="Rebecca Vincent (@rebecca_vincent)", kind="social media thread, 14 numbered posts")
+    article = doc("a", publisher="EVN Report", kind="analysis article with section headings")
+    names = SourceNames([thread, article, doc("plain.txt")])
+    assert names.named("Which city was shelled according to the thread?") == {"t"}
+    assert names.named("What does Rebecca Vincent say?") == {"t"}
+    assert names.named("Who are the protesters, according to the EVN Report article?") == {"a"}
+    assert names.named("Who are the protesters?") == set()
+    assert names.named("What was reported about the mines?") == set()  # words, not stems
+    both = SourceNames([thread, article])
+    assert both.named("How does the thread differ from the article?") == set()  # naming all restricts nothing
+    assert SourceNames([doc("x"), doc("y")]).named("the article") == set()  # no metadata, no names
 
 
 # --- answering with the real model and corpus ------------------------------------------------------
@@ -172,6 +192,20 @@ def test_control_characters_and_other_scripts_are_handled(engine):
     assert answer.question == "How many children are stranded in Armenia?" and not answer.abstained
     other = engine.answer("Сколько детей застряло в Армении?")
     assert other.abstained and other.notice == OTHER_SCRIPT
+
+
+@pytest.mark.parametrize(
+    "question, doc",
+    [
+        ("Which city was shelled according to the thread?", THREAD),
+        ("What does the EVN Report say about mines?", ARTICLE),
+    ],
+)
+def test_a_named_source_is_the_only_one_quoted(engine, question, doc):
+    answer = engine.answer(question)
+    assert answer.quotes and {q.doc_id for q in answer.quotes} == {doc}
+    assert answer.only_from == [engine.documents[doc].title]
+    assert engine.answer("Which city was shelled?").only_from == []
 
 
 def test_follow_up_is_searched_with_the_previous_question(engine):

@@ -59,6 +59,13 @@ def test_follow_up_uses_the_previous_question_and_says_so(engine):
     assert "30,000 children" in answer.quotes[0].text and len(history) == 4
 
 
+def test_a_question_naming_a_source_says_which_one_it_quotes(engine):
+    history, _, answer = respond(engine, "What does the thread say about <b>hate</b>?", [], None)
+    html = history[1]["content"]
+    assert "Quoting only: “A personal thread about &#35;Karabakh”" in html  # "#" escaped for Markdown
+    assert "The EVN Report article:" not in html and "<b>hate" not in html
+
+
 @pytest.mark.parametrize(
     "question, message", [("  ", "Please type a question."), ("why " * 400, "under 1,000 characters")]
 )

@@ -98,6 +98,9 @@ def answer_html(answer: Answer) -> str:
     parts = []
     if answer.searched:
         parts.append(f'<p class="qa-searched"><em>Searched for: {escape(answer.searched)}</em></p>')
+    if answer.only_from:
+        titles = "; ".join(f"“{escape(t)}”" for t in answer.only_from)
+        parts.append(f'<p class="qa-searched"><em>Quoting only: {titles}</em></p>')
     if answer.abstained:
         parts.append(
             f'<p class="qa-abstain"><strong>{escape(answer.notice or "The corpus does not answer this.")}</strong></p>'

@@ -1,0 +1,46 @@
+"""Questions that name a source: "according to the thread", "what does EVN Report say", "Rebecca Vincent".
+
+Attribution matters in this corpus, so a question that names one of the documents is answered from
+that document only. A document is named by the noun of its `kind` ("social media thread, 14 numbered
+posts" gives "thread"), the words of its publisher and the words of its author (name and handle), as
+`sources.json` records them. Titles do not name a document: their words are what questions are about.
+A question whose words name every document, or none, is not restricted.
+"""
+
+from __future__ import annotations
+
+import re
+
+from index.tokenize import STOP_WORDS
+from index.types import Document
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> set[str]:
+    """Lower-cased words, stop words removed, not stemmed: "reported" must not name "EVN Report"."""
+    return {w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS}
+
+
+def naming_words(doc: Document) -> frozenset[str]:
+    """The words that, in a question, point at this document."""
+    found: set[str] = set()
+    if doc.kind:
+        head = _WORD.findall(re.split(r",|\bwith\b|\(", doc.kind, maxsplit=1)[0].lower())
+        found.update(head[-1:])  # the noun closing "social media thread", "analysis article"
+    found |= words(doc.publisher or "") | words(doc.author or "")
+    return frozenset(found)
+
+
+class SourceNames:
+    def __init__(self, documents: list[Document]) -> None:
+        self.total = len(documents)
+        self.names = {d.doc_id: n for d in documents if (n := naming_words(d))}
+
+    def named(self, question: str) -> frozenset[str]:
+        """The ids of the documents the question names; empty when it names none or all of them."""
+        if not self.names:
+            return frozenset()
+        asked = words(question)
+        named = frozenset(doc_id for doc_id, n in self.names.items() if n & asked)
+        return named if len(named) < self.total else frozenset()
