@@ -30,6 +30,10 @@ def _stem(word: str) -> str:
     return _STEMMER.stemWord(word)
 
 
+def words(text: str) -> list[str]:
+    """Lower-cased words with the stop words removed, not stemmed."""
+    return [w for w in _WORD.findall(text.lower().replace("’", "'")) if w not in STOP_WORDS]
+
+
 def tokenize(text: str) -> list[str]:
-    words = _WORD.findall(text.lower().replace("’", "'"))
-    return [_stem(w) for w in words if w not in STOP_WORDS]
+    return [_stem(w) for w in words(text)]

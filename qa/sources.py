@@ -11,24 +11,18 @@ from __future__ import annotations
 
 import re
 
-from index.tokenize import STOP_WORDS
+from index.tokenize import words
 from index.types import Document
-
-_WORD = re.compile(r"[^\W_]+")
-
-
-def words(text: str) -> set[str]:
-    """Lower-cased words, stop words removed, not stemmed: "reported" must not name "EVN Report"."""
-    return {w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS}
 
 
 def naming_words(doc: Document) -> frozenset[str]:
     """The words that, in a question, point at this document."""
     found: set[str] = set()
     if doc.kind:
-        head = _WORD.findall(re.split(r",|\bwith\b|\(", doc.kind, maxsplit=1)[0].lower())
+        head = words(re.split(r",|\bwith\b|\(", doc.kind, maxsplit=1)[0])
         found.update(head[-1:])  # the noun closing "social media thread", "analysis article"
-    found |= words(doc.publisher or "") | words(doc.author or "")
+    found.update(words(doc.publisher or ""))
+    found.update(words(doc.author or ""))
     return frozenset(found)
 
 
@@ -41,6 +35,6 @@ class SourceNames:
         """The ids of the documents the question names; empty when it names none or all of them."""
         if not self.names:
             return frozenset()
-        asked = words(question)
+        asked = set(words(question))  # words, not stems: "reported" must not name "EVN Report"
         named = frozenset(doc_id for doc_id, n in self.names.items() if n & asked)
         return named if len(named) < self.total else frozenset()

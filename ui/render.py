@@ -11,7 +11,7 @@ import re
 from collections import OrderedDict
 from urllib.parse import urlparse
 
-from index.tokenize import STOP_WORDS
+from index.tokenize import words as content_words
 from qa.types import Answer, Quote
 
 _ESCAPES = {c: f"&#{ord(c)};" for c in "&<>\"'[]()*_`#!|\\~{}"}
@@ -31,7 +31,7 @@ def safe_url(url: str | None) -> str | None:
 
 
 def question_words(question: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(question) if w.lower() not in STOP_WORDS and len(w) > 2}
+    return {w for w in content_words(question) if len(w) > 2}
 
 
 def highlight(text: str, words: set[str]) -> str:
