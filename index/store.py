@@ -11,8 +11,12 @@ Layout of `DIR` (default `var/index`):
         passages.faiss      FAISS IndexFlatIP over normalised passage vectors
         sentences.faiss     FAISS IndexFlatIP over normalised sentence vectors
         bm25.json           BM25 tokens of every passage
+        tokens.codes.npy    int8 vectors of every sentence's content word pieces, one row per piece
+        tokens.scales.npy   float32 scale of each row (vector = codes * scale)
+        tokens.offsets.npy  int64: sentence i owns rows offsets[i]:offsets[i + 1]
 
-Nothing is pickled. A build killed before it switches CURRENT leaves the previous build live.
+Nothing is pickled (the .npy files are read with allow_pickle=False, memory-mapped, so a large
+corpus's word-piece vectors stay on disk until a question needs them). A build killed before it switches CURRENT leaves the previous build live.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 from index.errors import IndexMismatch, IndexNotFound
 from index.types import Document, Passage, Sentence
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: word-piece vectors of every sentence
 POINTER = "CURRENT"
 BUILD_COMMAND = "make index (or: python -m index build)"
 
@@ -43,6 +47,48 @@ def rebuild_command(out: Path, corpus: Path | None = None) -> str:
     if Path(out) == DEFAULT_INDEX and corpus in (None, DEFAULT_CORPUS):
         return BUILD_COMMAND
     return f"python -m index build --corpus {corpus or '<corpus folder>'} --out {out}"
+
+
+def quantize(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes and one float32 scale per row, so that codes * scale ≈ matrix (error ≤ scale / 2)."""
+    peak = np.abs(matrix).max(axis=1) if len(matrix) else np.zeros(0, dtype=np.float32)
+    scales = (np.where(peak == 0, 1.0, peak) / 127.0).astype(np.float32)
+    codes = np.clip(np.rint(matrix / scales[:, None]), -127, 127).astype(np.int8)
+    return codes, scales
+
+
+@dataclass(frozen=True)
+class TokenVectors:
+    """The content word-piece vectors of every sentence (see `index.embed.Encoder.encode_tokens`)."""
+
+    codes: np.ndarray  # [pieces, dimension] int8
+    scales: np.ndarray  # [pieces] float32
+    offsets: np.ndarray  # [sentences + 1] int64
+
+    @classmethod
+    def pack(cls, parts: list[tuple[np.ndarray, np.ndarray]], dimension: int) -> TokenVectors:
+        """From one (codes, scales) pair per sentence, in sentence order."""
+        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(c) for c, _ in parts])
+        codes = np.concatenate([c for c, _ in parts]) if parts else np.zeros((0, dimension), dtype=np.int8)
+        scales = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, dtype=np.float32)
+        return cls(codes.reshape(-1, dimension).astype(np.int8), scales.astype(np.float32), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def quantized(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.offsets[i], self.offsets[i + 1]
+        return np.asarray(self.codes[lo:hi]), np.asarray(self.scales[lo:hi])
+
+    def gather(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of sentences `ids`, stacked, and how many rows each sentence has."""
+        spans = [(int(self.offsets[i]), int(self.offsets[i + 1])) for i in ids]
+        counts = np.array([hi - lo for lo, hi in spans], dtype=np.int64)
+        if not counts.sum():
+            return np.zeros((0, self.codes.shape[1]), dtype=np.float32), counts
+        rows = np.concatenate([np.arange(lo, hi) for lo, hi in spans])
+        return np.asarray(self.codes[rows], dtype=np.float32) * np.asarray(self.scales[rows])[:, None], counts
 
 
 @dataclass(frozen=True)
@@ -57,6 +103,7 @@ class StoredIndex:
     passage_index: faiss.Index
     sentence_index: faiss.Index
     bm25_tokens: list[list[str]]
+    sentence_tokens: TokenVectors
 
 
 def _write_jsonl(path: Path, rows) -> None:
@@ -103,6 +150,8 @@ def write_index(out: Path, index: StoredIndex, passage_vectors: np.ndarray, sent
     faiss.write_index(_flat_index(passage_vectors, dimension), str(folder / "passages.faiss"))
     faiss.write_index(_flat_index(sentence_vectors, dimension), str(folder / "sentences.faiss"))
     (folder / "bm25.json").write_text(json.dumps({"tokens": index.bm25_tokens}), encoding="utf-8")
+    for file_name, array in _token_files(index.sentence_tokens):
+        np.save(folder / file_name, array, allow_pickle=False)
     # The manifest goes last: a folder without one is an unfinished build.
     (folder / "manifest.json").write_text(json.dumps(index.manifest, indent=2), encoding="utf-8")
     pointer_tmp = out / f"{POINTER}.{os.getpid()}.tmp"
@@ -110,6 +159,21 @@ def write_index(out: Path, index: StoredIndex, passage_vectors: np.ndarray, sent
     os.replace(pointer_tmp, out / POINTER)
     remove_stale_builds(out, keep=name)
     return folder
+
+
+def _token_files(tokens: TokenVectors) -> list[tuple[str, np.ndarray]]:
+    return [
+        ("tokens.codes.npy", tokens.codes),
+        ("tokens.scales.npy", tokens.scales),
+        ("tokens.offsets.npy", tokens.offsets),
+    ]
+
+
+def _read_tokens(folder: Path) -> TokenVectors:
+    def load(name: str) -> np.ndarray:
+        return np.load(folder / name, mmap_mode="r", allow_pickle=False)
+
+    return TokenVectors(load("tokens.codes.npy"), load("tokens.scales.npy"), np.array(load("tokens.offsets.npy")))
 
 
 def remove_stale_builds(out: Path, keep: str) -> None:
@@ -158,6 +222,7 @@ def read_index(out: Path) -> StoredIndex:
         passage_index=faiss.read_index(str(folder / "passages.faiss")),
         sentence_index=faiss.read_index(str(folder / "sentences.faiss")),
         bm25_tokens=json.loads((folder / "bm25.json").read_text(encoding="utf-8"))["tokens"],
+        sentence_tokens=_read_tokens(folder),
     )
 
 

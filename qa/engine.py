@@ -13,7 +13,7 @@ from index.embed import Encoder
 from index.store import StoredIndex, read_index, stored_vectors
 from index.tokenize import tokenize
 from qa.answer_type import answer_type, holds
-from qa.extract import PassageSignals, Span, best_span, lexical_overlap, pick_spans, sentence_scores
+from qa.extract import PassageSignals, Span, best_span, lexical_overlap, pick_spans, sentence_scores, token_match
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT, clean_question, mostly_latin
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
@@ -53,11 +53,17 @@ class Engine:
         check_index(stored.manifest, Path(settings.index), settings.corpus)
         return cls(stored, settings, encoder)
 
-    def _encode(self, text: str) -> np.ndarray:
-        return self.encoder.encode([text])[0]
+    def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        vectors, pieces = self.encoder.encode_tokens([text])
+        return vectors[0], pieces[0]
 
     def encode(self, text: str) -> np.ndarray:
-        return self.encode_cached(text)
+        """The question's vector (cached: retrieval, abstention and scoring all ask for it)."""
+        return self.encode_cached(text)[0]
+
+    def pieces(self, text: str) -> np.ndarray:
+        """The vectors of the question's content word pieces, from the same forward pass."""
+        return self.encode_cached(text)[1]
 
     def warm_up(self) -> None:
         """Load the model and run it once, so the first real question is as fast as the rest."""
@@ -88,6 +94,7 @@ class Engine:
         if not hits:
             return []
         q_vec = self.encode(query)
+        q_pieces = self.pieces(query)
         q_terms = tokenize(query)
         wanted = answer_type(query)
         idf = self.bm25.bm25.idf
@@ -97,11 +104,19 @@ class Engine:
         best_fused = max(h.score for h in top) or 1.0
         keywords = self.bm25.query_scores(query)
         best_keywords = max(keywords[h.index] for h in top)
+        ranges = [
+            (self.stored.passages[h.index].first_sentence, self.stored.passages[h.index].last_sentence) for h in top
+        ]
+        every = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+        piece_scores = token_match(q_pieces, *self.stored.sentence_tokens.gather(every))  # one product for all
+        at = 0
         spans = []
         for hit in top:
             passage = self.stored.passages[hit.index]
             ids = np.arange(passage.first_sentence, passage.last_sentence)
             dense = self.sentence_vectors[ids] @ q_vec
+            pieces = piece_scores[at : at + len(ids)]
+            at += len(ids)
             signals = PassageSignals(
                 cosine=float(self.passage_vectors[hit.index] @ q_vec),
                 prior=hit.score / best_fused,
@@ -109,7 +124,7 @@ class Engine:
             )
             lexical = np.array([lexical_overlap(q_terms, self.sentence_terms[i], idf) for i in ids])
             typed = np.array([holds(self.sentence_text(i), wanted) for i in ids], dtype=np.float64)
-            scores = sentence_scores(dense, lexical, typed, signals, self.settings.weights)
+            scores = sentence_scores(dense, pieces, lexical, typed, signals, self.settings.weights)
             words = self.sentence_words[ids]
             spans.append(best_span(passage.first_sentence, scores, dense, words, self.settings.rules))
         return spans

@@ -1,7 +1,10 @@
 """Choosing the quote: pure functions from per-sentence scores to the best span of sentences.
 
-A sentence's score mixes six signals, each in [0, 1] (the cosines in [-1, 1]):
+A sentence's score mixes seven signals, each in [0, 1] (the cosines in [-1, 1]):
 - dense: cosine similarity of the sentence and question vectors;
+- pieces: for each content word piece of the question, its best cosine with a word piece of the
+  sentence (the model's contextual vectors), averaged over the question's pieces. One vector per
+  sentence blurs a long sentence; piece by piece, "kids" still meets "children" and "foes" "enemy";
 - passage: cosine similarity of the sentence's passage and the question (context the sentence lacks);
 - lexical: the idf-weighted share of the question's terms that the sentence contains;
 - prior: how well the sentence's passage ranked in retrieval (fused score / best fused score);
@@ -12,6 +15,10 @@ The weights were chosen by grid search on the eval/ question set and the SQuAD t
 (articles 000-023), as a compromise: SQuAD rewards the lexical signals, paraphrases punish them.
 A softmax ranker over 14 features (neighbours and novelty among them), fitted on articles 000-015,
 gained 1 to 2 points on articles 016-023 and nothing on the eval set, so the simple mix stays.
+Word pieces (weight 2, with the sentence cosine down from 1 to 0.5) took the top quote from 0.795 to
+0.815 on 1,500 questions of SQuAD's tuning half and from 0.758 to 0.768 on the eval set; ranking the
+eval set's evidence sentences by cosine plus piece match alone puts them first for 0.74 of the fact
+questions (cosine alone: 0.60) and 0.64 of the paraphrases (0.48).
 A span's `relevance` is the cosine of its best sentence alone: abstention looks at that, because the
 mixed score rewards shared words even when the question is about something else.
 A span is 1 to `max_sentences` consecutive sentences of one passage. It starts at the best sentence
@@ -31,7 +38,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SpanWeights:
-    dense: float = 1.0
+    dense: float = 0.5
+    pieces: float = 2.0
     passage: float = 0.75
     lexical: float = 0.5
     prior: float = 0.2
@@ -39,7 +47,7 @@ class SpanWeights:
     answer_type: float = 0.2
 
     def __post_init__(self) -> None:
-        if min(self.dense, self.passage, self.lexical, self.prior, self.keywords, self.answer_type) < 0:
+        if min(self.dense, self.pieces, self.passage, self.lexical, self.prior, self.keywords, self.answer_type) < 0:
             raise ValueError("span weights must not be negative")
 
 
@@ -72,6 +80,25 @@ def lexical_overlap(query_terms: list[str], sentence_terms: set[str], idf: dict[
     return sum(max(idf.get(t, 0.0), 0.0) for t in unique if t in sentence_terms) / total
 
 
+def token_match(query: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per sentence, the mean over the question's piece vectors of their best cosine with the sentence's.
+
+    `rows` stacks the piece vectors of several sentences, `counts[i]` of them for sentence i. A sentence
+    or a question without content pieces scores 0.
+    """
+    out = np.zeros(len(counts), dtype=np.float64)
+    present = np.flatnonzero(counts)
+    if len(query) == 0 or len(present) == 0:
+        return out
+    starts = (np.cumsum(counts) - counts)[present]
+    # einsum rather than `query @ rows.T`: a matrix product wakes OpenBLAS's threads, which then spin
+    # beside torch's on this 2-core machine and slowed the next question's encoding from 12 to 25 ms.
+    similarity = np.einsum("qd,rd->qr", query, rows)
+    best = np.maximum.reduceat(similarity, starts, axis=1)  # [question pieces, sentences with pieces]
+    out[present] = best.mean(axis=0)
+    return out
+
+
 @dataclass(frozen=True)
 class PassageSignals:
     """What a sentence inherits from its passage."""
@@ -82,10 +109,16 @@ class PassageSignals:
 
 
 def sentence_scores(
-    dense: np.ndarray, lexical: np.ndarray, typed: np.ndarray, passage: PassageSignals, weights: SpanWeights
+    dense: np.ndarray,
+    pieces: np.ndarray,
+    lexical: np.ndarray,
+    typed: np.ndarray,
+    passage: PassageSignals,
+    weights: SpanWeights,
 ) -> np.ndarray:
     return (
         weights.dense * dense
+        + weights.pieces * pieces
         + weights.lexical * lexical
         + weights.answer_type * typed
         + weights.passage * passage.cosine

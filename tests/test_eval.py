@@ -75,6 +75,11 @@ class WordCountEncoder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
 
+    def encode_tokens(self, texts: list[str], progress: bool = False):
+        """Each word is one piece, its vector the word's own axis (so piece matching counts shared words)."""
+        pieces = [self.encode(re.findall(r"[a-z]+", text.lower())) for text in texts]
+        return self.encode(texts), [p.reshape(-1, self.dimension) for p in pieces]
+
 
 def test_runner_arithmetic_on_a_tiny_corpus_with_a_fake_encoder(tmp_path):
     from index.build import build

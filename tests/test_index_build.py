@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from index.build import build, check_index
@@ -13,13 +14,34 @@ from tests.conftest import write_corpus
 
 def test_manifest_records_model_corpus_and_counts(seed_index):
     manifest = read_manifest(seed_index)
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["model"]["name"] == "all-MiniLM-L6-v2" and manifest["model"]["dimension"] == 384
     assert len(manifest["model"]["sha256"]) == 64
     assert set(manifest["corpus"]["files"]) == {"000_1dd4618f7b8300fb.txt", "004_672af6158f85d9ce.txt", "sources.json"}
     assert manifest["counts"]["documents"] == 2
     assert manifest["parameters"]["bm25_variant"] == "BM25Plus"
-    assert not any(p.suffix in (".pkl", ".pickle", ".npy") for p in live_folder(seed_index).iterdir())
+    files = list(live_folder(seed_index).iterdir())
+    assert not any(p.suffix in (".pkl", ".pickle") for p in files)
+    # The arrays are plain numbers, readable without unpickling anything.
+    for path in (p for p in files if p.suffix == ".npy"):
+        assert np.load(path, allow_pickle=False).dtype.kind in "if"
+
+
+def test_stored_word_pieces_are_the_model_pieces_of_each_sentence(seed_index, encoder):
+    stored = read_index(seed_index)
+    pieces = stored.sentence_tokens
+    assert len(pieces) == len(stored.sentences) == stored.manifest["counts"]["sentences"]
+    assert pieces.offsets[-1] == len(pieces.codes) == stored.manifest["counts"]["word_pieces"]
+    texts = {d.doc_id: d.text for d in stored.documents}
+    sample = stored.sentences[:: max(1, len(stored.sentences) // 12)]
+    _, fresh = encoder.encode_tokens([texts[s.doc_id][s.start : s.end] for s in sample])
+    for s, expected in zip(sample, fresh, strict=True):
+        i = stored.sentences.index(s)
+        kept, counts = pieces.gather([i])
+        assert counts.tolist() == [len(expected)] and len(expected) > 0
+        # int8 storage: every piece keeps its direction (cosine with the model's own vector ≈ 1).
+        cosines = np.sum(kept * expected, axis=1) / np.linalg.norm(kept, axis=1)
+        assert cosines.min() > 0.999
 
 
 def test_stored_offsets_are_verbatim(seed_index):
@@ -49,8 +71,11 @@ def test_rebuild_reuses_embeddings_and_reports_changes(tmp_path, encoder):
     corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
     first = build(corpus, out, encoder)
     assert first.added == ["deserts.txt", "rivers.txt"] and first.embedded > 0
+    pieces = read_index(out).sentence_tokens
     second = build(corpus, out, encoder)
     assert second.embedded == 0 and not (second.added or second.removed or second.changed)
+    reused = read_index(out).sentence_tokens  # word pieces come back from the previous index unchanged
+    assert np.array_equal(reused.codes, pieces.codes) and np.array_equal(reused.offsets, pieces.offsets)
     assert "No document changed" in " ".join(second.lines())
     (corpus / "deserts.txt").write_text("The Gobi is a cold desert. It lies in Asia.", encoding="utf-8")
     (corpus / "rivers.txt").unlink()

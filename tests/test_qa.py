@@ -17,6 +17,7 @@ from qa.extract import (
     lexical_overlap,
     pick_spans,
     sentence_scores,
+    token_match,
 )
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT
@@ -74,14 +75,30 @@ def test_lexical_overlap_is_idf_weighted():
 
 def test_sentence_scores_add_what_the_passage_brings():
     dense, lexical, typed = np.array([0.5, 0.4]), np.array([0.0, 1.0]), np.array([0.0, 0.0])
-    weights = SpanWeights(dense=1.0, passage=0.5, lexical=0.5, prior=0.25, keywords=0.25, answer_type=0.2)
-    weak = sentence_scores(dense, lexical, typed, PassageSignals(cosine=0.2, prior=0.5, keywords=0.0), weights)
-    assert weak == pytest.approx([0.5 + 0.1 + 0.125, 0.4 + 0.5 + 0.1 + 0.125])
+    pieces = np.array([0.2, 0.6])
+    weights = SpanWeights(dense=1.0, pieces=0.5, passage=0.5, lexical=0.5, prior=0.25, keywords=0.25, answer_type=0.2)
+    weak = sentence_scores(dense, pieces, lexical, typed, PassageSignals(cosine=0.2, prior=0.5, keywords=0.0), weights)
+    assert weak == pytest.approx([0.5 + 0.1 + 0.1 + 0.125, 0.4 + 0.3 + 0.5 + 0.1 + 0.125])
     # The same sentences in a passage far ahead on the question's words score higher, by the same amount.
-    strong = sentence_scores(dense, lexical, typed, PassageSignals(cosine=0.2, prior=0.5, keywords=1.0), weights)
+    strong = sentence_scores(
+        dense, pieces, lexical, typed, PassageSignals(cosine=0.2, prior=0.5, keywords=1.0), weights
+    )
     assert strong - weak == pytest.approx([0.25, 0.25])
     with pytest.raises(ValueError):
         SpanWeights(keywords=-0.1)
+
+
+def test_token_match_averages_each_question_piece_best_cosine_per_sentence():
+    e = np.eye(4, dtype=np.float32)
+    question = e[[0, 1]]  # two pieces
+    # Sentence 0 holds both pieces; sentence 1 has no pieces; sentence 2 holds piece 0 and a piece
+    # halfway to piece 1 (cosine 0.6 with it); sentence 3 shares nothing.
+    halfway = np.array([0.0, 0.6, 0.8, 0.0], dtype=np.float32)
+    rows = np.stack([e[1], e[0], e[0], halfway, e[3]])
+    scores = token_match(question, rows, np.array([2, 0, 2, 1]))
+    assert scores == pytest.approx([1.0, 0.0, (1.0 + 0.6) / 2, 0.0])
+    assert token_match(question[:0], rows, np.array([2, 0, 2, 1])).tolist() == [0.0] * 4
+    assert token_match(question, rows[:0], np.array([0, 0])).tolist() == [0.0, 0.0]
 
 
 def test_bm25_scores_zero_without_query_terms_and_are_remembered_per_question():
@@ -137,6 +154,19 @@ def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
     assert any(q.doc_id == doc and evidence in q.text for q in answer.quotes)
     top = answer.quotes[0]
     assert top.locator and top.title and (top.publisher or top.author)
+
+
+@pytest.mark.parametrize(
+    "question, evidence",
+    [
+        # Post 1 matches "the thread" and "shelled" as a whole; piece by piece, "city" meets "Ganja".
+        ("Which city was shelled according to the thread?", "Ganja, which was shelled today"),
+        ("What does Rule 53 of customary humanitarian law concern?", "Starvation of the Civilian Population"),
+    ],
+)
+def test_the_top_quote_holds_the_answer(engine, question, evidence):
+    answer = engine.answer(question)
+    assert evidence in answer.quotes[0].text
 
 
 def test_quotes_do_not_overlap_and_stay_short(engine):
