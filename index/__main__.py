@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from index.build import build, check_index
     from index.errors import QAError
-    from index.store import read_manifest
+    from index.store import read_index
 
     if args.if_stale:
-        try:
-            check_index(read_manifest(args.out), args.out, args.corpus)
+        try:  # reading the whole index also catches a damaged one
+            check_index(read_index(args.out).manifest, args.out, args.corpus)
             print(f"The index at {args.out} is up to date.")
             return 0
         except QAError:

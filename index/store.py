@@ -206,6 +206,17 @@ def read_manifest(out: Path) -> dict:
 def read_index(out: Path) -> StoredIndex:
     manifest = read_manifest(out)
     folder = live_folder(out)
+    try:
+        return _read_build(folder, manifest)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError) as exc:
+        # A file deleted or cut short by hand (faiss raises RuntimeError, numpy and json ValueError).
+        missing = f" ({Path(str(exc.filename)).name} is missing)" if isinstance(exc, FileNotFoundError) else ""
+        raise IndexMismatch(
+            f"The index at {out} is damaged{missing}; rebuild it with: {rebuild_command(out)}."
+        ) from exc
+
+
+def _read_build(folder: Path, manifest: dict) -> StoredIndex:
     documents = [Document(**row) for row in _read_jsonl(folder / "documents.jsonl")]
     passage_rows = _read_jsonl(folder / "passages.jsonl")
     sentence_rows = _read_jsonl(folder / "sentences.jsonl")

@@ -108,6 +108,24 @@ def test_missing_index_says_how_to_build_it(tmp_path):
         Engine.load(Settings(index=tmp_path / "nowhere"))
 
 
+@pytest.mark.parametrize("damage", ["remove", "truncate"])
+def test_damaged_index_is_refused_in_one_sentence_and_rebuilt_if_stale(tmp_path, encoder, damage):
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    build(corpus, out, encoder)
+    victim = live_folder(out) / ("tokens.scales.npy" if damage == "remove" else "sentences.faiss")
+    if damage == "remove":
+        victim.unlink()
+    else:
+        victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.raises(IndexMismatch, match=r"^The index at .* is damaged.*; rebuild it with: python -m index build"):
+        Engine.load(Settings(index=out, corpus=corpus), encoder)
+
+    from index.__main__ import main
+
+    assert main(["build", "--corpus", str(corpus), "--out", str(out), "--if-stale", "--quiet"]) == 0
+    assert len(Engine.load(Settings(index=out, corpus=corpus), encoder).stored.sentences) > 0
+
+
 def test_interrupted_build_leaves_previous_index_usable(tmp_path, encoder, monkeypatch):
     corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
     build(corpus, out, encoder)
