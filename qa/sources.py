@@ -3,7 +3,9 @@
 Attribution matters in this corpus, so a question that names one of the documents is answered from
 that document only. A document is named by the noun of its `kind` ("social media thread, 14 numbered
 posts" gives "thread"), the words of its publisher and the words of its author (name and handle), as
-`sources.json` records them. Titles do not name a document: their words are what questions are about.
+`sources.json` records them; "author" and "writer" name the documents whose author is recorded (here
+the thread: the article's author is not known, so "the article's author" names both and restricts
+nothing). Titles do not name a document: their words are what questions are about.
 A question whose words name every document, or none, is not restricted.
 """
 
@@ -22,7 +24,8 @@ def naming_words(doc: Document) -> frozenset[str]:
         head = words(re.split(r",|\bwith\b|\(", doc.kind, maxsplit=1)[0])
         found.update(head[-1:])  # the noun closing "social media thread", "analysis article"
     found.update(words(doc.publisher or ""))
-    found.update(words(doc.author or ""))
+    if doc.author:  # "the author" or "the writer" points at the documents whose author is known
+        found.update(words(doc.author) + ["author", "writer"])
     return frozenset(found)
 
 

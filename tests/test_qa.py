@@ -124,8 +124,14 @@ def test_a_question_names_a_source_by_kind_publisher_or_author():
     assert names.named("Who are the protesters, according to the EVN Report article?") == {"a"}
     assert names.named("Who are the protesters?") == set()
     assert names.named("What was reported about the mines?") == set()  # words, not stems
+    # Only the thread's author is known, so "the writer" or "the author" means the thread.
+    assert names.named("Why was the writer thrown out of the nation?") == {"t"}
+    assert names.named("What did the authorities decide?") == set()
+    authored = SourceNames([thread, doc("a2", author="Someone Else", kind="analysis article")])
+    assert authored.named("What does the author believe?") == set()  # both have authors: no restriction
     both = SourceNames([thread, article])
     assert both.named("How does the thread differ from the article?") == set()  # naming all restricts nothing
+    assert both.named("What does the author of the article propose?") == set()  # "author" + "article": both
     assert SourceNames([doc("x"), doc("y")]).named("the article") == set()  # no metadata, no names
 
 
@@ -229,6 +235,8 @@ def test_control_characters_and_other_scripts_are_handled(engine):
     [
         ("Which city was shelled according to the thread?", THREAD),
         ("What does the EVN Report say about mines?", ARTICLE),
+        # The writer of the thread is the only author sources.json records.
+        ("What language has the writer mastered?", THREAD),
     ],
 )
 def test_a_named_source_is_the_only_one_quoted(engine, question, doc):
