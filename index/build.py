@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from index.embed import MODEL_NAME, Encoder, model_hash
-from index.errors import IndexMismatch, QAError
+from index.errors import IndexMismatch, IndexNotFound, QAError
 from index.ingest import corpus_fingerprint, read_corpus
 from index.passages import MAX_SENTENCES, MAX_WORDS, segment
 from index.store import (
@@ -59,6 +59,7 @@ class BuildSummary:
     removed: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    unusable: str = ""  # why the previous index could not be reused, when there was one
     folder: str = ""
 
     def lines(self) -> list[str]:
@@ -73,6 +74,8 @@ class BuildSummary:
                 shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
                 out.append(f"{label.capitalize()}: {shown}")
         out.extend(f"Skipped: {reason}" for reason in self.skipped)
+        if self.unusable:
+            out.append(f"The previous index was not reused ({self.unusable}), so every document counts as added.")
         return out
 
 
@@ -84,11 +87,14 @@ def content_key(model_digest: str, text: str) -> str:
     return hashlib.sha256(f"{model_digest}\0{text}".encode()).hexdigest()[:32]
 
 
-def _previous(out: Path) -> StoredIndex | None:
+def _previous(out: Path) -> tuple[StoredIndex | None, str]:
+    """The index already at `out`, or None and why it cannot be reused ("" when there is none)."""
     try:
-        return read_index(out)
-    except (QAError, OSError, ValueError, KeyError, TypeError):
-        return None  # no previous index, or one we cannot read: everything is embedded afresh
+        return read_index(out), ""
+    except IndexNotFound:
+        return None, ""
+    except (QAError, OSError, ValueError, KeyError, TypeError) as exc:
+        return None, str(exc).split("; rebuild it with")[0]  # stale format, damaged: embed afresh
 
 
 def _embed_cached(
@@ -144,7 +150,7 @@ def build(
     passage_keys = [content_key(digest, t) for t in passage_inputs]
     sentence_keys = [content_key(digest, t) for t in sentence_inputs]
 
-    previous = _previous(out)
+    previous, unusable = _previous(out)
     passage_cache: dict[str, np.ndarray] = {}
     sentence_cache: dict[str, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
     if previous is not None:
@@ -217,6 +223,7 @@ def build(
         removed=sorted(set(before) - set(texts)),
         changed=sorted(k for k in texts if k in before and before[k] != texts[k]),
         skipped=report.skipped,
+        unusable=unusable,
         folder=str(folder),
     )
 

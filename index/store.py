@@ -16,7 +16,8 @@ Layout of `DIR` (default `var/index`):
         tokens.offsets.npy  int64: sentence i owns rows offsets[i]:offsets[i + 1]
 
 Nothing is pickled (the .npy files are read with allow_pickle=False, memory-mapped, so a large
-corpus's word-piece vectors stay on disk until a question needs them). A build killed before it switches CURRENT leaves the previous build live.
+corpus's word-piece vectors stay on disk until a question needs them). A build killed before it
+switches CURRENT leaves the previous build live.
 """
 
 from __future__ import annotations

@@ -104,19 +104,14 @@ class Engine:
         best_fused = max(h.score for h in top) or 1.0
         keywords = self.bm25.query_scores(query)
         best_keywords = max(keywords[h.index] for h in top)
-        ranges = [
-            (self.stored.passages[h.index].first_sentence, self.stored.passages[h.index].last_sentence) for h in top
-        ]
-        every = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
-        piece_scores = token_match(q_pieces, *self.stored.sentence_tokens.gather(every))  # one product for all
-        at = 0
+        groups = [np.arange(p.first_sentence, p.last_sentence) for p in (self.stored.passages[h.index] for h in top)]
+        # One product for the pieces of every candidate sentence, split back per passage.
+        matched = token_match(q_pieces, *self.stored.sentence_tokens.gather(np.concatenate(groups)))
+        per_passage = np.split(matched, np.cumsum([len(g) for g in groups])[:-1])
         spans = []
-        for hit in top:
+        for hit, ids, pieces in zip(top, groups, per_passage, strict=True):
             passage = self.stored.passages[hit.index]
-            ids = np.arange(passage.first_sentence, passage.last_sentence)
             dense = self.sentence_vectors[ids] @ q_vec
-            pieces = piece_scores[at : at + len(ids)]
-            at += len(ids)
             signals = PassageSignals(
                 cosine=float(self.passage_vectors[hit.index] @ q_vec),
                 prior=hit.score / best_fused,

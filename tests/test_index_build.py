@@ -33,10 +33,10 @@ def test_stored_word_pieces_are_the_model_pieces_of_each_sentence(seed_index, en
     assert len(pieces) == len(stored.sentences) == stored.manifest["counts"]["sentences"]
     assert pieces.offsets[-1] == len(pieces.codes) == stored.manifest["counts"]["word_pieces"]
     texts = {d.doc_id: d.text for d in stored.documents}
-    sample = stored.sentences[:: max(1, len(stored.sentences) // 12)]
-    _, fresh = encoder.encode_tokens([texts[s.doc_id][s.start : s.end] for s in sample])
-    for s, expected in zip(sample, fresh, strict=True):
-        i = stored.sentences.index(s)
+    sample = range(0, len(stored.sentences), max(1, len(stored.sentences) // 12))
+    sentences = [stored.sentences[i] for i in sample]
+    _, fresh = encoder.encode_tokens([texts[s.doc_id][s.start : s.end] for s in sentences])
+    for i, expected in zip(sample, fresh, strict=True):
         kept, counts = pieces.gather([i])
         assert counts.tolist() == [len(expected)] and len(expected) > 0
         # int8 storage: every piece keeps its direction (cosine with the model's own vector ≈ 1).
@@ -118,6 +118,13 @@ def test_damaged_index_is_refused_in_one_sentence_and_rebuilt_if_stale(tmp_path,
     else:
         victim.write_bytes(victim.read_bytes()[:100])
     with pytest.raises(IndexMismatch, match=r"^The index at .* is damaged.*; rebuild it with: python -m index build"):
+        Engine.load(Settings(index=out, corpus=corpus), encoder)
+
+    rebuilt = build(corpus, out, encoder)
+    assert rebuilt.reused == 0 and "The previous index was not reused (The index at" in " ".join(rebuilt.lines())
+    assert len(Engine.load(Settings(index=out, corpus=corpus), encoder).stored.sentences) > 0
+    (live_folder(out) / "tokens.scales.npy").unlink()  # damaged again: the command line's --if-stale rebuilds it
+    with pytest.raises(IndexMismatch, match="tokens.scales.npy is missing"):
         Engine.load(Settings(index=out, corpus=corpus), encoder)
 
     from index.__main__ import main
