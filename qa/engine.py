@@ -13,7 +13,7 @@ from index.embed import Encoder
 from index.store import StoredIndex, read_index, stored_vectors
 from index.tokenize import tokenize
 from qa.answer_type import answer_type, holds
-from qa.extract import PassageSignals, Span, best_span, lexical_overlap, pick_spans, sentence_scores, token_match
+from qa.extract import PassageEvidence, PassageSignals, Span, passage_spans, pick_spans, piece_matrix, term_weights
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT, clean_question, mostly_latin
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
@@ -90,14 +90,12 @@ class Engine:
         return float(scores[0][0]), int(self.sentence_passage[ids[0][0]])
 
     def spans(self, query: str, hits: list[Hit], must: int | None = None) -> list[Span]:
-        """The best span of each of the top passages (and of passage `must`), scored as its best sentence."""
+        """Candidate spans from each of the top passages (and from passage `must`), see `passage_spans`."""
         if not hits:
             return []
         q_vec = self.encode(query)
-        q_pieces = self.pieces(query)
-        q_terms = tokenize(query)
+        terms = term_weights(tokenize(query), self.bm25.bm25.idf)
         wanted = answer_type(query)
-        idf = self.bm25.bm25.idf
         top = hits[: self.settings.rerank]
         if must is not None and all(h.index != must for h in top):
             top.append(Hit(must, min(h.score for h in top)))
@@ -106,22 +104,24 @@ class Engine:
         best_keywords = max(keywords[h.index] for h in top)
         groups = [np.arange(p.first_sentence, p.last_sentence) for p in (self.stored.passages[h.index] for h in top)]
         # One product for the pieces of every candidate sentence, split back per passage.
-        matched = token_match(q_pieces, *self.stored.sentence_tokens.gather(np.concatenate(groups)))
-        per_passage = np.split(matched, np.cumsum([len(g) for g in groups])[:-1])
+        matched = piece_matrix(self.pieces(query), *self.stored.sentence_tokens.gather(np.concatenate(groups)))
+        per_passage = np.split(matched, np.cumsum([len(g) for g in groups])[:-1], axis=1)
         spans = []
         for hit, ids, pieces in zip(top, groups, per_passage, strict=True):
-            passage = self.stored.passages[hit.index]
-            dense = self.sentence_vectors[ids] @ q_vec
-            signals = PassageSignals(
-                cosine=float(self.passage_vectors[hit.index] @ q_vec),
-                prior=hit.score / best_fused,
-                keywords=float(keywords[hit.index] / best_keywords) if best_keywords > 0 else 0.0,
+            evidence = PassageEvidence(
+                first=int(ids[0]),
+                dense=self.sentence_vectors[ids] @ q_vec,
+                pieces=pieces,
+                terms=[self.sentence_terms[i] for i in ids],
+                typed=np.array([holds(self.sentence_text(i), wanted) for i in ids], dtype=np.float64),
+                words=self.sentence_words[ids],
+                passage=PassageSignals(
+                    cosine=float(self.passage_vectors[hit.index] @ q_vec),
+                    prior=hit.score / best_fused,
+                    keywords=float(keywords[hit.index] / best_keywords) if best_keywords > 0 else 0.0,
+                ),
             )
-            lexical = np.array([lexical_overlap(q_terms, self.sentence_terms[i], idf) for i in ids])
-            typed = np.array([holds(self.sentence_text(i), wanted) for i in ids], dtype=np.float64)
-            scores = sentence_scores(dense, pieces, lexical, typed, signals, self.settings.weights)
-            words = self.sentence_words[ids]
-            spans.append(best_span(passage.first_sentence, scores, dense, words, self.settings.rules))
+            spans.extend(passage_spans(evidence, terms, self.settings.weights, self.settings.rules))
         return spans
 
     def sentence_text(self, i: int) -> str:

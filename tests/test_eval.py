@@ -17,13 +17,14 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from eval.questions import EvalQuestion, load_questions
+from eval.questions import HOLDOUT_FILE, EvalQuestion, load_questions
 from eval.runner import misses, run, summarize, sweep
 from index.ingest import read_corpus
 from index.tokenize import tokenize
 from tests.conftest import SEED_CORPUS, write_corpus
 
 QUESTIONS = load_questions()
+HOLDOUT = load_questions(HOLDOUT_FILE)
 
 
 # --- metric arithmetic on hand-made cases ---------------------------------------------------------
@@ -125,9 +126,16 @@ def test_runner_arithmetic_on_a_tiny_corpus_with_a_fake_encoder(tmp_path):
 
 def test_every_evidence_is_verbatim_in_its_document():
     texts = {d.doc_id: d.text for d in read_corpus(SEED_CORPUS)[0]}
-    for q in QUESTIONS:
+    for q in QUESTIONS + HOLDOUT:
         if q.answerable:
             assert q.evidence in texts[q.doc], q.id
+
+
+def test_the_holdout_set_is_a_separate_set_of_the_same_kinds():
+    assert len({q.id for q in QUESTIONS + HOLDOUT}) == len(QUESTIONS) + len(HOLDOUT)
+    assert not {q.question for q in QUESTIONS} & {q.question for q in HOLDOUT}
+    kinds = Counter(q.kind for q in HOLDOUT)
+    assert kinds["fact"] >= 20 and kinds["paraphrase"] >= 15 and kinds["absent"] >= 4 and kinds["offtopic"] >= 4
 
 
 def test_question_set_covers_what_it_promises():
@@ -159,7 +167,7 @@ def test_every_section_and_post_has_a_question():
 
 
 def test_paraphrases_share_no_content_word_with_their_evidence():
-    for q in QUESTIONS:
+    for q in QUESTIONS + HOLDOUT:
         if q.kind == "paraphrase":
             assert not set(tokenize(q.question)) & set(tokenize(q.evidence)), q.id
 

@@ -9,15 +9,18 @@ from index.errors import BadQuestion
 from index.types import Document
 from qa.engine import NOT_ANSWERED
 from qa.extract import (
+    PassageEvidence,
     PassageSignals,
     Span,
     SpanRules,
     SpanWeights,
     best_span,
     lexical_overlap,
+    passage_spans,
     pick_spans,
-    sentence_scores,
-    token_match,
+    piece_matrix,
+    span_score,
+    term_weights,
 )
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT
@@ -40,18 +43,63 @@ def test_rrf_rewards_agreement_and_uses_ranks_from_one():
         reciprocal_rank_fusion([bm25], k=-1)
 
 
-def test_best_span_extends_short_or_close_neighbours_within_limits():
-    rules = SpanRules(max_sentences=3, max_words=40, min_words=8, extend_margin=0.05)
-    words = np.array([10, 2, 10, 10])
-    # The best sentence is two words long: it takes in its better neighbour.
-    span = best_span(100, np.array([0.1, 0.9, 0.5, 0.0]), np.array([0.1, 0.9, 0.5, 0.0]), words, rules)
-    assert (span.first, span.last, span.score) == (101, 103, 0.9)
-    # A long best sentence with weak neighbours stays alone.
-    alone = best_span(0, np.array([0.2, 0.1, 0.9, 0.3]), np.zeros(4), words, rules)
-    assert (alone.first, alone.last) == (2, 3)
-    # Close neighbours join up to max_sentences.
-    close = best_span(0, np.array([0.88, 0.9, 0.89, 0.87]), np.zeros(4), np.array([5, 5, 5, 5]), rules)
-    assert close.last - close.first == 3
+PLAIN = PassageSignals(cosine=0.0, prior=0.0, keywords=0.0)
+ONLY_PIECES = SpanWeights(dense=0.0, pieces=1.0, passage=0.0, lexical=0.0, prior=0.0, keywords=0.0, answer_type=0.0)
+
+
+def evidence(pieces, words, first=100, passage=PLAIN):
+    pieces = np.array(pieces, dtype=np.float64)
+    n = pieces.shape[1]
+    return PassageEvidence(first, np.zeros(n), pieces, [set() for _ in range(n)], np.zeros(n), np.array(words), passage)
+
+
+def test_a_span_is_scored_as_a_whole_so_two_sentences_can_cover_one_question():
+    # Question pieces: "Nakhichevan", "trade". Sentence 1 names Nakhichevan, sentence 2 ("It has
+    # trade ...") the trade; sentence 0 neither.
+    ev = evidence([[0.1, 1.0, 0.2], [0.1, 0.1, 1.0]], [10, 10, 10])
+    rules = SpanRules(max_sentences=3, max_words=70, min_words=0, extra_sentence_cost=0.05)
+    span = best_span(ev, {}, ONLY_PIECES, rules)
+    assert (span.first, span.last) == (101, 103)
+    assert span.score == pytest.approx(1.0 - 0.05)
+    # When a second sentence costs more than it brings, the best sentence stays alone.
+    alone = best_span(ev, {}, ONLY_PIECES, SpanRules(min_words=0, extra_sentence_cost=0.6))
+    assert (alone.first, alone.last, alone.score) == (102, 103, pytest.approx(0.6))
+    # The word limit holds however much a longer span would cover.
+    capped = best_span(ev, {}, ONLY_PIECES, SpanRules(max_words=15, min_words=0, extra_sentence_cost=0.05))
+    assert capped.last - capped.first == 1
+
+
+def test_a_short_best_span_grows_to_min_words_by_its_better_neighbour():
+    ev = evidence([[0.3, 1.0, 0.6, 0.0]], [10, 2, 10, 10])
+    rules = SpanRules(max_sentences=3, max_words=40, min_words=8, extra_sentence_cost=0.5)
+    span = best_span(ev, {}, ONLY_PIECES, rules)
+    assert (span.first, span.last, span.score) == (101, 103, 1.0)  # scored before it grew
+    assert span.relevance == 0.0  # the best sentence cosine (all zero here)
+    with pytest.raises(ValueError):
+        SpanRules(extra_sentence_cost=-1)
+
+
+def test_a_passage_offers_the_best_spans_on_either_side_of_its_best_one():
+    ev = evidence([[0.6, 0.0, 1.0, 0.0, 0.7]], [30, 30, 30, 30, 30])
+    rules = SpanRules(max_sentences=3, max_words=70, min_words=0, extra_sentence_cost=0.1)
+    spans = passage_spans(ev, {}, ONLY_PIECES, rules)
+    assert [(s.first, s.last) for s in spans] == [(102, 103), (100, 101), (104, 105)]
+    assert [s.score for s in spans] == pytest.approx([1.0, 0.6, 0.7])
+    edge = evidence([[1.0, 0.2]], [30, 30])
+    assert [(s.first, s.last) for s in passage_spans(edge, {}, ONLY_PIECES, rules)] == [(100, 101), (101, 102)]
+
+
+def test_passage_signals_add_the_same_to_every_span_of_the_passage():
+    weights = SpanWeights(dense=0.5, pieces=1.0, passage=0.5, lexical=0.5, prior=0.25, keywords=0.25, answer_type=0.2)
+    rules = SpanRules(extra_sentence_cost=0.1)
+    weak = evidence([[0.2, 0.6]], [5, 5], passage=PassageSignals(cosine=0.2, prior=0.5, keywords=0.0))
+    strong = evidence([[0.2, 0.6]], [5, 5], passage=PassageSignals(cosine=0.2, prior=0.5, keywords=1.0))
+    for lo, hi in ((0, 1), (1, 2), (0, 2)):
+        gain = span_score(strong, lo, hi, {}, weights, rules) - span_score(weak, lo, hi, {}, weights, rules)
+        assert gain == pytest.approx(0.25)
+    assert span_score(weak, 0, 2, {}, weights, rules) == pytest.approx(0.6 + 0.1 + 0.125 - 0.1)
+    with pytest.raises(ValueError):
+        SpanWeights(keywords=-0.1)
 
 
 def test_pick_spans_skips_irrelevant_and_overlapping_spans():
@@ -67,38 +115,28 @@ def test_pick_spans_skips_irrelevant_and_overlapping_spans():
     assert pick_spans(spans, k=3, min_relevance=0.9, margin=0.3) == []
 
 
-def test_lexical_overlap_is_idf_weighted():
-    idf = {"nile": 3.0, "river": 1.0}
-    assert lexical_overlap(["nile", "river"], {"nile"}, idf) == pytest.approx(0.75)
-    assert lexical_overlap([], {"nile"}, idf) == 0.0
+def test_lexical_overlap_is_idf_weighted_and_counts_terms_the_corpus_lacks():
+    idf = {"nile": 3.0, "river": 1.0, "the": -0.5}
+    assert lexical_overlap(term_weights(["nile", "river"], idf), {"nile"}) == pytest.approx(0.75)
+    assert lexical_overlap(term_weights([], idf), {"nile"}) == 0.0
+    # "kids" is not in the corpus: it weighs as much as the rarest term, so "river" alone covers a
+    # quarter of the question rather than all of it. A negative idf counts as 0.
+    weights = term_weights(["kids", "river", "river", "the"], idf)
+    assert weights == {"kids": 3.0, "river": 1.0, "the": 0.0}
+    assert lexical_overlap(weights, {"river"}) == pytest.approx(0.25)
 
 
-def test_sentence_scores_add_what_the_passage_brings():
-    dense, lexical, typed = np.array([0.5, 0.4]), np.array([0.0, 1.0]), np.array([0.0, 0.0])
-    pieces = np.array([0.2, 0.6])
-    weights = SpanWeights(dense=1.0, pieces=0.5, passage=0.5, lexical=0.5, prior=0.25, keywords=0.25, answer_type=0.2)
-    weak = sentence_scores(dense, pieces, lexical, typed, PassageSignals(cosine=0.2, prior=0.5, keywords=0.0), weights)
-    assert weak == pytest.approx([0.5 + 0.1 + 0.1 + 0.125, 0.4 + 0.3 + 0.5 + 0.1 + 0.125])
-    # The same sentences in a passage far ahead on the question's words score higher, by the same amount.
-    strong = sentence_scores(
-        dense, pieces, lexical, typed, PassageSignals(cosine=0.2, prior=0.5, keywords=1.0), weights
-    )
-    assert strong - weak == pytest.approx([0.25, 0.25])
-    with pytest.raises(ValueError):
-        SpanWeights(keywords=-0.1)
-
-
-def test_token_match_averages_each_question_piece_best_cosine_per_sentence():
+def test_piece_matrix_holds_each_question_piece_best_cosine_per_sentence():
     e = np.eye(4, dtype=np.float32)
     question = e[[0, 1]]  # two pieces
     # Sentence 0 holds both pieces; sentence 1 has no pieces; sentence 2 holds piece 0 and a piece
     # halfway to piece 1 (cosine 0.6 with it); sentence 3 shares nothing.
     halfway = np.array([0.0, 0.6, 0.8, 0.0], dtype=np.float32)
     rows = np.stack([e[1], e[0], e[0], halfway, e[3]])
-    scores = token_match(question, rows, np.array([2, 0, 2, 1]))
-    assert scores == pytest.approx([1.0, 0.0, (1.0 + 0.6) / 2, 0.0])
-    assert token_match(question[:0], rows, np.array([2, 0, 2, 1])).tolist() == [0.0] * 4
-    assert token_match(question, rows[:0], np.array([0, 0])).tolist() == [0.0, 0.0]
+    matrix = piece_matrix(question, rows, np.array([2, 0, 2, 1]))
+    assert matrix == pytest.approx(np.array([[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.6, 0.0]]))
+    assert piece_matrix(question[:0], rows, np.array([2, 0, 2, 1])).shape == (0, 4)
+    assert piece_matrix(question, rows[:0], np.array([0, 0])).tolist() == [[0.0, 0.0], [0.0, 0.0]]
 
 
 def test_bm25_scores_zero_without_query_terms_and_are_remembered_per_question():
