@@ -206,6 +206,9 @@ def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
         # Post 1 matches "the thread" and "shelled" as a whole; piece by piece, "city" meets "Ganja".
         ("Which city was shelled according to the thread?", "Ganja, which was shelled today"),
         ("What does Rule 53 of customary humanitarian law concern?", "Starvation of the Civilian Population"),
+        # The country is named in one sentence, its trade in the next ("It has trade ..."): the pair,
+        # scored as one span, covers the question where neither sentence does alone.
+        ("With which countries does Nakhichevan have trade?", "It has trade not only with Azerbaijan"),
     ],
 )
 def test_the_top_quote_holds_the_answer(engine, question, evidence):
