@@ -13,7 +13,16 @@ from index.embed import Encoder
 from index.store import StoredIndex, read_index, stored_vectors
 from index.tokenize import tokenize
 from qa.answer_type import answer_type, holds
-from qa.extract import PassageEvidence, PassageSignals, Span, passage_spans, pick_spans, piece_matrix, term_weights
+from qa.extract import (
+    PassageEvidence,
+    PassageSignals,
+    Span,
+    known_share,
+    passage_spans,
+    pick_spans,
+    piece_matrix,
+    term_weights,
+)
 from qa.fusion import reciprocal_rank_fusion
 from qa.question import OTHER_SCRIPT, clean_question, mostly_latin
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
@@ -74,9 +83,15 @@ class Engine:
         if mode == "bm25":
             return self.bm25.retrieve(query, n)
         rankings = [self.dense.retrieve(query, n), self.dense_sentences.retrieve(query, n)]
+        weights = [1.0, 1.0]
         if mode == "hybrid":
+            # BM25 votes with the share of the question's words it can see: a paraphrase whose words
+            # are mostly not in the corpus ("What explosive devices is Yerevan accused of moving?")
+            # would otherwise put the passages that merely share its corpus words ("Yerevan") first.
+            idf = self.bm25.bm25.idf
             rankings.insert(0, self.bm25.retrieve(query, n))
-        return reciprocal_rank_fusion(rankings, k=self.settings.rrf_k)
+            weights.insert(0, known_share(term_weights(tokenize(query), idf), idf))
+        return reciprocal_rank_fusion(rankings, k=self.settings.rrf_k, weights=weights)
 
     def confidence(self, query: str) -> tuple[float, int | None]:
         """The best cosine of the question with any sentence of the corpus, and that sentence's passage.

@@ -86,6 +86,13 @@ def term_weights(query_terms: list[str], idf: dict[str, float]) -> dict[str, flo
     return {t: max(idf[t], 0.0) if t in idf else rarest for t in set(query_terms)}
 
 
+def known_share(weights: dict[str, float], idf: dict[str, float]) -> float:
+    """Share of the question's term weight (from `term_weights`) that the corpus holds: how much of the
+    question BM25 can see. 0 when the question has no terms."""
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in idf) / total if total > 0 else 0.0
+
+
 def lexical_overlap(weights: dict[str, float], terms: set[str]) -> float:
     """Share of the question's term weight whose terms occur in `terms` (0 when the question has none)."""
     total = sum(weights.values())

@@ -15,6 +15,7 @@ from qa.extract import (
     SpanRules,
     SpanWeights,
     best_span,
+    known_share,
     lexical_overlap,
     passage_spans,
     pick_spans,
@@ -124,6 +125,9 @@ def test_lexical_overlap_is_idf_weighted_and_counts_terms_the_corpus_lacks():
     weights = term_weights(["kids", "river", "river", "the"], idf)
     assert weights == {"kids": 3.0, "river": 1.0, "the": 0.0}
     assert lexical_overlap(weights, {"river"}) == pytest.approx(0.25)
+    # BM25 sees "river" and "the" of that question, a quarter of its weight; its fusion vote is that.
+    assert known_share(weights, idf) == pytest.approx(0.25)
+    assert known_share(term_weights(["nile"], idf), idf) == 1.0 and known_share({}, idf) == 0.0
 
 
 def test_piece_matrix_holds_each_question_piece_best_cosine_per_sentence():
@@ -209,6 +213,9 @@ def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
         # The country is named in one sentence, its trade in the next ("It has trade ..."): the pair,
         # scored as one span, covers the question where neither sentence does alone.
         ("With which countries does Nakhichevan have trade?", "It has trade not only with Azerbaijan"),
+        # "Yerevan" and "accused" are corpus words, "explosive", "devices" and "moving" are not: BM25
+        # votes with 0.38, so the paragraph that merely names Yerevan does not come first.
+        ("What explosive devices is Yerevan accused of moving?", "Armenia is transporting landmines"),
     ],
 )
 def test_the_top_quote_holds_the_answer(engine, question, evidence):
