@@ -109,7 +109,9 @@ class Engine:
         if not hits:
             return []
         q_vec = self.encode(query)
-        terms = term_weights(tokenize(query), self.bm25.bm25.idf)
+        idf = self.bm25.bm25.idf
+        terms = term_weights(tokenize(query), idf)
+        weights = self.settings.weights.seeing(known_share(terms, idf))
         wanted = answer_type(query)
         top = hits[: self.settings.rerank]
         if must is not None and all(h.index != must for h in top):
@@ -136,7 +138,7 @@ class Engine:
                     keywords=float(keywords[hit.index] / best_keywords) if best_keywords > 0 else 0.0,
                 ),
             )
-            spans.extend(passage_spans(evidence, terms, self.settings.weights, self.settings.rules))
+            spans.extend(passage_spans(evidence, terms, weights, self.settings.rules))
         return spans
 
     def sentence_text(self, i: int) -> str:

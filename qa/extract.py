@@ -17,6 +17,9 @@ words. It is scored as a whole, mixing seven signals, each in [0, 1] (the cosine
 - keywords: the passage's BM25 score over the best BM25 score among the candidates (reciprocal rank
   fusion keeps only ranks; this keeps how far ahead a passage is on the question's words);
 - answer type: 1 when the span holds the kind of answer the question asks for (a date for "when").
+The two signals that count shared words (lexical, keywords) weigh with the share of the question's
+term weight that the corpus holds at all: for a paraphrase most of whose words the corpus lacks, the
+few it shares are mostly incidental ("helping" in "What idiom about helping one's foes gets quoted?").
 Each sentence beyond the first costs `extra_sentence_cost`, so a sentence joins only when it brings
 something. The best span then grows to `min_words` (a bare "I care." says little on its own) by the
 neighbour that keeps the score highest. The sentences left on either side of it offer their own best
@@ -37,7 +40,7 @@ points on articles 016-023 and nothing on the eval set, so the simple mix stays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -55,6 +58,11 @@ class SpanWeights:
     def __post_init__(self) -> None:
         if min(self.dense, self.pieces, self.passage, self.lexical, self.prior, self.keywords, self.answer_type) < 0:
             raise ValueError("span weights must not be negative")
+
+    def seeing(self, share: float) -> SpanWeights:
+        """These weights for a question of which the corpus holds `share` of the term weight (see
+        `known_share`): the signals that count shared words (lexical, keywords) weigh that much."""
+        return replace(self, lexical=self.lexical * share, keywords=self.keywords * share)
 
 
 @dataclass(frozen=True)

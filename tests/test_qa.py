@@ -101,6 +101,10 @@ def test_passage_signals_add_the_same_to_every_span_of_the_passage():
     assert span_score(weak, 0, 2, {}, weights, rules) == pytest.approx(0.6 + 0.1 + 0.125 - 0.1)
     with pytest.raises(ValueError):
         SpanWeights(keywords=-0.1)
+    # For a question whose words the corpus mostly lacks, shared words count for less.
+    seen = weights.seeing(0.25)
+    assert (seen.lexical, seen.keywords) == (0.125, 0.0625)
+    assert (seen.dense, seen.pieces, seen.passage, seen.prior) == (0.5, 1.0, 0.5, 0.25)
 
 
 def test_pick_spans_skips_irrelevant_and_overlapping_spans():
