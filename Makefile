@@ -35,9 +35,11 @@ ask: install
 	HF_HUB_OFFLINE=1 $(PY) -m index build --if-stale
 	HF_HUB_OFFLINE=1 $(PY) -m qa ask
 
+# The question set, then the holdout set (never tuned on).
 eval: install
 	HF_HUB_OFFLINE=1 $(PY) -m index build --if-stale
 	HF_HUB_OFFLINE=1 $(PY) -m eval
+	HF_HUB_OFFLINE=1 $(PY) -m eval --questions eval/holdout.jsonl
 
 lint: install
 	$(VENV)/bin/ruff check .
