@@ -88,10 +88,16 @@ class Engine:
             # BM25 votes with the share of the question's words it can see: a paraphrase whose words
             # are mostly not in the corpus ("What explosive devices is Yerevan accused of moving?")
             # would otherwise put the passages that merely share its corpus words ("Yerevan") first.
-            idf = self.bm25.bm25.idf
             rankings.insert(0, self.bm25.retrieve(query, n))
-            weights.insert(0, known_share(term_weights(tokenize(query), idf), idf))
+            weights.insert(0, self.question_terms(query)[1])
         return reciprocal_rank_fusion(rankings, k=self.settings.rrf_k, weights=weights)
+
+    def question_terms(self, query: str) -> tuple[dict[str, float], float]:
+        """The question's BM25 terms with their weights (`term_weights`), and the share of that weight
+        the corpus holds (`known_share`)."""
+        idf = self.bm25.bm25.idf
+        terms = term_weights(tokenize(query), idf)
+        return terms, known_share(terms, idf)
 
     def confidence(self, query: str) -> tuple[float, int | None]:
         """The best cosine of the question with any sentence of the corpus, and that sentence's passage.
@@ -109,9 +115,8 @@ class Engine:
         if not hits:
             return []
         q_vec = self.encode(query)
-        idf = self.bm25.bm25.idf
-        terms = term_weights(tokenize(query), idf)
-        weights = self.settings.weights.seeing(known_share(terms, idf))
+        terms, share = self.question_terms(query)
+        weights = self.settings.weights.seeing(share)
         wanted = answer_type(query)
         top = hits[: self.settings.rerank]
         if must is not None and all(h.index != must for h in top):
