@@ -24,7 +24,7 @@ from qa.extract import (
     term_weights,
 )
 from qa.fusion import reciprocal_rank_fusion
-from qa.question import OTHER_SCRIPT, clean_question, mostly_latin
+from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
 from qa.settings import Settings
 from qa.sources import SourceNames
@@ -187,6 +187,8 @@ class Engine:
         query = clean_question(search, settings.max_question_chars) if search else question
         if not mostly_latin(query):
             return Answer(question, [], True, notice=OTHER_SCRIPT)
+        if not self.question_terms(query)[0]:  # "What is it?": any quote would be a guess
+            return Answer(question, [], True, notice=NOTHING_ASKED)
         timings = {}
         t0 = time.perf_counter()
         self.encode(query)

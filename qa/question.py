@@ -10,6 +10,7 @@ from index.errors import BadQuestion
 EMPTY = "Please type a question."
 NO_WORDS = "Please ask a question in words."
 OTHER_SCRIPT = "The corpus is in English; please ask your question in English."
+NOTHING_ASKED = "Please say what you want to know: that question has only words like “what” and “it”."
 
 
 def clean_question(text: str, max_chars: int) -> str:

@@ -24,7 +24,7 @@ from qa.extract import (
     term_weights,
 )
 from qa.fusion import reciprocal_rank_fusion
-from qa.question import OTHER_SCRIPT
+from qa.question import NOTHING_ASKED, OTHER_SCRIPT
 from qa.retrievers import BM25Retriever
 from qa.sources import SourceNames
 from qa.types import Hit
@@ -280,6 +280,16 @@ def test_control_characters_and_other_scripts_are_handled(engine):
     assert answer.question == "How many children are stranded in Armenia?" and not answer.abstained
     other = engine.answer("Сколько детей застряло в Армении?")
     assert other.abstained and other.notice == OTHER_SCRIPT
+
+
+def test_a_question_with_nothing_to_look_for_is_not_answered_with_guesses(engine):
+    vague = engine.answer("What is it?")
+    assert vague.abstained and not vague.quotes and not vague.related and vague.notice == NOTHING_ASKED
+    # A follow-up made only of such words is searched with the question before it.
+    follow = engine.answer(
+        "And what about them?", search="How many Armenians are isolated by the blockade? And what about them?"
+    )
+    assert not follow.abstained
 
 
 @pytest.mark.parametrize(
