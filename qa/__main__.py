@@ -1,7 +1,8 @@
 """`python -m qa ask [QUESTION] [--json] [--index DIR]`: answer with verbatim quotes and citations.
 
 With no QUESTION it reads one question per line from standard input and answers each in turn,
-loading the model once (JSON lines with --json).
+loading the model once. With --json it prints one JSON line per input line, blank lines included (as
+an error object), so scripts can pair questions and answers by line number.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         line = sys.stdin.readline()
         if not line or (interactive and not line.strip()):
             break
-        if line.strip():
+        # JSON lines answer line for line, a blank line with its error, so output line i is input line i.
+        if line.strip() or args.json:
             status = max(status, respond(line.rstrip("\n")))
     return status
 

@@ -18,7 +18,9 @@ class Settings:
     mode: str = "hybrid"
     quotes: int = 3  # at most this many quotes per answer
     candidates: int = 30  # hits each retriever contributes to fusion
-    rerank: int = 12  # best fused passages searched for a quote
+    # Best fused passages searched for a quote. 20 rather than 12: SQuAD tuning half (3,000 questions)
+    # top 1 0.815 -> 0.818, top 3 0.914 -> 0.920; the eval set and holdout unchanged.
+    rerank: int = 20
     rrf_k: int = 60
     # Abstain when no sentence of the corpus has a cosine with the question of at least this
     # (`make eval` sweeps it and prints the trade-off).

@@ -330,10 +330,12 @@ def test_cli_json_lines_from_standard_input(seed_index):
         ["ask", "--json", "--index", str(seed_index)],
         stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nWho won the 2018 World Cup?\n   \n",
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # the blank lines were refused
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(lines) == 2  # blank lines are skipped
-    first, second = lines
+    assert len(lines) == 4  # line for line, so a script can pair questions and answers
+    first, blank, second, spaces = lines
+    assert blank == {"question": "", "error": "Please type a question."}
+    assert spaces["error"] == "Please type a question."
     assert set(first) >= {"question", "abstained", "quotes", "related", "timings_ms"}
     assert set(first["quotes"][0]) >= {
         "text",
