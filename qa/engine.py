@@ -105,10 +105,11 @@ class Engine:
         Abstention looks at this alone: on the eval set it separates off-topic questions (at most 0.24)
         from answerable ones, paraphrases included, better than any mixed score.
         """
-        if self.stored.sentence_index.ntotal == 0:
+        found = self.dense_sentences.sentences(query, self.settings.candidates)  # the search retrieval made
+        if not found:
             return float("-inf"), None
-        scores, ids = self.stored.sentence_index.search(self.encode(query)[None, :], 1)
-        return float(scores[0][0]), int(self.sentence_passage[ids[0][0]])
+        sentence, cosine = found[0]
+        return cosine, int(self.sentence_passage[sentence])
 
     def spans(self, query: str, hits: list[Hit], must: int | None = None) -> list[Span]:
         """Candidate spans from each of the top passages (and from passage `must`), see `passage_spans`."""

@@ -157,6 +157,21 @@ def test_bm25_scores_zero_without_query_terms_and_are_remembered_per_question():
     assert not bm25.query_scores("unknown words only").any()
 
 
+@pytest.mark.parametrize("variant", ["BM25Plus", "BM25Okapi", "BM25L"])
+def test_bm25_scores_over_postings_are_rank_bm25s(variant):
+    rng = np.random.default_rng(7)
+    vocabulary = [f"w{i}" for i in range(200)]
+    passages = [list(rng.choice(vocabulary, rng.integers(1, 40))) for _ in range(300)]
+    bm25 = BM25Retriever(passages, variant)
+    for _ in range(20):
+        query = [*rng.choice(vocabulary, 4), "w3", "w3", "absent"]  # a repeated term counts twice
+        known = [t for t in query if t in bm25.bm25.idf]
+        expected = np.asarray(bm25.bm25.get_scores(known))
+        if variant == "BM25Plus":  # less the share every passage gets for every query term
+            expected -= sum(bm25.bm25.idf[t] * bm25.bm25.delta for t in known)
+        assert bm25.scores(query) == pytest.approx(expected, abs=1e-9)
+
+
 def test_a_question_names_a_source_by_kind_publisher_or_author():
     def doc(doc_id, **meta):
         fields = {"title": doc_id, "author": None, "publisher": None, "url": None, "kind": None} | meta
