@@ -3,6 +3,7 @@
     python -m eval [--mode bm25|dense|hybrid|all] [--questions FILE] [--index DIR] [--json FILE]
     python -m eval squad --split tune|test [--data DIR] [--limit N]
     python -m eval beir scifact [--split test|train] [--data DIR]
+    python -m eval latency --index DIR --questions FILE   (one question per line; times only)
 
 The exit code is 0 whenever the run completed, whatever the scores.
 """
@@ -150,6 +151,21 @@ def beir_command(args) -> int:
     return 0
 
 
+def latency_command(args) -> int:
+    from eval.latency import measure, read_questions
+    from eval.report import table
+
+    result = measure(args.index, read_questions(args.questions))
+    print(
+        f"{result['documents']} documents, {result['passages']} passages, {result['sentences']} sentences; "
+        f"{result['questions']} questions\n"
+        f"engine loaded and warm in {result['load_s']:.1f} s, peak memory {result['max_rss_mb']:.0f} MB\n"
+    )
+    rows = [[stage, *values] for stage, values in result["stages_ms"].items()]
+    print(table(["answer time (ms)", "p50", "p95", "max"], rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
@@ -166,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--split", choices=["test", "train"], default="test")
         parser.add_argument("--data", default="../shared/datasets", help="folder of the public datasets")
         handler = beir_command
+    elif argv[:1] == ["latency"]:
+        parser.add_argument("benchmark")
+        parser.add_argument("--index", type=Path, required=True, help="index directory")
+        parser.add_argument("--questions", type=Path, required=True, help="text file, one question per line")
+        handler = latency_command
     else:
         parser.add_argument("--mode", choices=["bm25", "dense", "hybrid", "all"], default="all")
         parser.add_argument("--questions", type=Path, help="question set (default: eval/questions.jsonl)")
@@ -178,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return handler(args)
-    except QAError as exc:
+    except (QAError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -74,6 +74,12 @@ class Engine:
         """The vectors of the question's content word pieces, from the same forward pass."""
         return self.encode_cached(text)[1]
 
+    def forget(self) -> None:
+        """Drop what was remembered of earlier questions (vectors, BM25 scores, the sentence search)."""
+        self.encode_cached.cache_clear()
+        self.bm25.forget()
+        self.dense_sentences.forget()
+
     def warm_up(self) -> None:
         """Load the model and run it once, so the first real question is as fast as the rest."""
         self.encode("warm up")

@@ -69,6 +69,10 @@ class BM25Retriever:
                 scores[passages] += self.bm25.idf[term] * share
         return scores
 
+    def forget(self) -> None:
+        """Drop the remembered scores (a benchmark times each question as a new one)."""
+        self._cached.cache_clear()
+
     def query_scores(self, query: str) -> np.ndarray:
         """`scores` for a question's text, remembered for the last few questions: retrieval and quote
         scoring both need them, and on a large corpus one pass costs as much as encoding the question."""
@@ -134,6 +138,9 @@ class SentenceDenseRetriever:
     def _search_uncached(self, query: str, n: int) -> list[tuple[int, float]]:
         scores, ids = self.index.search(self.encode(query)[None, :], n)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def forget(self) -> None:
+        self._search.cache_clear()
 
     def sentences(self, query: str, k: int) -> list[tuple[int, float]]:
         """(sentence, cosine) of the sentences searched to find k passages, best first."""

@@ -207,3 +207,27 @@ def test_cli_prints_table_and_writes_json(seed_index, tmp_path):
     assert set(payload["by_kind"]["hybrid"]) == kinds
     answerable = sum(k["answerable"] for k in payload["by_kind"]["hybrid"].values())
     assert answerable == payload["summary"]["hybrid"]["answerable"]
+
+
+def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
+    questions = tmp_path / "questions.txt"
+    questions.write_text("# a comment line\nHow many children are stranded in Armenia?\n\nWhat is Nakhichevan?\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "eval", "latency", "--index", str(seed_index), "--questions", str(questions)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 documents" in done.stdout and "; 2 questions" in done.stdout and "loaded and warm in" in done.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line[:1].isalpha()}
+    for stage in ("encode", "retrieve", "extract", "total"):
+        p50, p95, top = (float(x) for x in rows[stage])
+        assert 0 < p50 <= p95 <= top
+    missing = subprocess.run(
+        [sys.executable, "-m", "eval", "latency", "--index", str(seed_index), "--questions", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
