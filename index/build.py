@@ -30,13 +30,16 @@ from index.store import (
     write_index,
 )
 from index.tokenize import tokenize
+from index.types import is_record
 
 
 @dataclass(frozen=True)
 class BuildParams:
     max_sentences: int = MAX_SENTENCES
     max_words: int = MAX_WORDS
-    embed_context: bool = True  # embed "heading path: passage" rather than the passage alone
+    # Embed "heading path: passage" rather than the passage alone, and "title: sentence" for the
+    # sentences of a collection's records.
+    embed_context: bool = True
     bm25_variant: str = "BM25Plus"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
@@ -146,7 +149,16 @@ def build(
         embed_input(c, texts[p.doc_id][p.start : p.end], params.embed_context)
         for p, c in zip(seg.passages, seg.contexts, strict=True)
     ]
-    sentence_inputs = [texts[s.doc_id][s.start : s.end] for s in seg.sentences]
+    # A record of a collection (a WordNet gloss, a SQuAD paragraph) is about its title, which its
+    # sentences seldom repeat ("glacier": "a slowly moving mass of ice"): they are embedded with it.
+    sentence_inputs = [
+        embed_input(
+            seg.contexts[s.passage] if is_record(s.doc_id) else "",
+            texts[s.doc_id][s.start : s.end],
+            params.embed_context,
+        )
+        for s in seg.sentences
+    ]
     passage_keys = [content_key(digest, t) for t in passage_inputs]
     sentence_keys = [content_key(digest, t) for t in sentence_inputs]
 
@@ -176,7 +188,7 @@ def build(
     # thread" or "what does Rebecca Vincent say" can match; records of a collection carry their title as
     # context already.
     about = {
-        d.doc_id: "" if "#" in d.doc_id else " ".join(filter(None, (d.title, d.author, d.publisher, d.kind)))
+        d.doc_id: "" if is_record(d.doc_id) else " ".join(filter(None, (d.title, d.author, d.publisher, d.kind)))
         for d in documents
     }
     bm25_tokens = [

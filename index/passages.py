@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from index.sentences import split_sentences
 from index.structure import find_blocks
-from index.types import Document, Passage, Sentence
+from index.types import Document, Passage, Sentence, is_record
 
 MAX_SENTENCES = 4
 MAX_WORDS = 90
@@ -47,7 +47,7 @@ def segment(
     contexts: list[str] = []
     for doc in documents:
         # Records of a collection have no headings of their own; their title is their context.
-        root = doc.title if "#" in doc.doc_id else ""
+        root = doc.title if is_record(doc.doc_id) else ""
         for block in find_blocks(doc.doc_id, doc.text, root):
             spans = split_sentences(doc.text, block.start, block.end)
             for group in _group(spans, doc.text, max_sentences, max_words):

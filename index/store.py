@@ -36,7 +36,7 @@ import numpy as np
 from index.errors import IndexMismatch, IndexNotFound
 from index.types import Document, Passage, Sentence
 
-FORMAT_VERSION = 2  # 2: word-piece vectors of every sentence
+FORMAT_VERSION = 3  # 2: word-piece vectors of every sentence; 3: a record's sentences embedded with its title
 POINTER = "CURRENT"
 BUILD_COMMAND = "make index (or: python -m index build)"
 

@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def is_record(doc_id: str) -> bool:
+    """Whether a document is a record of a .jsonl collection (`file#id`): about its title, with no
+    headings of its own."""
+    return "#" in doc_id
+
+
 @dataclass(frozen=True)
 class Document:
     doc_id: str  # the file name (or `file#id` for a record of a .jsonl collection)

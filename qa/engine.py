@@ -12,6 +12,7 @@ from index.build import check_index
 from index.embed import Encoder
 from index.store import StoredIndex, read_index, stored_vectors
 from index.tokenize import tokenize
+from index.types import is_record
 from qa.answer_type import answer_type, holds
 from qa.extract import (
     PassageEvidence,
@@ -50,7 +51,15 @@ class Engine:
         self.passage_vectors = stored_vectors(stored.passage_index)
         self.sentence_passage = np.array([s.passage for s in stored.sentences], dtype=np.int64)
         texts = [self.documents[s.doc_id].text[s.start : s.end] for s in stored.sentences]
-        self.sentence_terms = [set(tokenize(t)) for t in texts]
+        # A record's sentences are about its title (see `index.build`): its terms count as theirs.
+        titles = {
+            p: set(tokenize(context))
+            for p, (passage, context) in enumerate(zip(stored.passages, stored.contexts, strict=True))
+            if is_record(passage.doc_id)
+        }
+        self.sentence_terms = [
+            set(tokenize(t)) | titles.get(s.passage, set()) for t, s in zip(texts, stored.sentences, strict=True)
+        ]
         self.sentence_words = np.array([len(t.split()) for t in texts], dtype=np.int64)
         self.dense = DenseRetriever(stored.passage_index, self.encode)
         self.dense_sentences = SentenceDenseRetriever(stored.sentence_index, self.sentence_passage, self.encode)

@@ -14,7 +14,7 @@ from tests.conftest import write_corpus
 
 def test_manifest_records_model_corpus_and_counts(seed_index):
     manifest = read_manifest(seed_index)
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert manifest["model"]["name"] == "all-MiniLM-L6-v2" and manifest["model"]["dimension"] == 384
     assert len(manifest["model"]["sha256"]) == 64
     assert set(manifest["corpus"]["files"]) == {"000_1dd4618f7b8300fb.txt", "004_672af6158f85d9ce.txt", "sources.json"}
@@ -171,3 +171,20 @@ def test_cli_build_and_if_stale(tmp_path, encoder):
     gone = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert gone.returncode == 2 and "does not exist" in gone.stderr and "Traceback" not in gone.stderr
     assert json.loads((live_folder(out) / "manifest.json").read_text())["counts"]["documents"] == 2
+
+
+def test_a_records_sentences_are_searched_with_its_title(tmp_path, encoder):
+    # WordNet-like glosses: the one that defines "glacier" never names it, two about other things do.
+    records = [
+        {"id": "n1", "title": "crampon", "text": "a spiked iron plate fixed to a boot for walking on a glacier"},
+        {"id": "n2", "title": "glacier", "text": "a slowly moving mass of ice"},
+        {"id": "n3", "title": "moraine", "text": "rock and soil carried along and deposited by a glacier"},
+        {"id": "n4", "title": "violin", "text": "bowed stringed instrument that is the highest member of the family"},
+    ]
+    corpus = tmp_path / "glosses"
+    corpus.mkdir()
+    (corpus / "glosses.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    build(corpus, tmp_path / "idx", encoder)
+    engine = Engine(read_index(tmp_path / "idx"), Settings(index=tmp_path / "idx"), encoder)
+    answer = engine.answer("What is a glacier?")
+    assert (answer.quotes[0].title, answer.quotes[0].text) == ("glacier", "a slowly moving mass of ice")
