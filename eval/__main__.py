@@ -158,7 +158,7 @@ def latency_command(args) -> int:
     result = measure(args.index, read_questions(args.questions))
     print(
         f"{result['documents']} documents, {result['passages']} passages, {result['sentences']} sentences; "
-        f"{result['questions']} questions\n"
+        f"{result['questions']} questions, {result['timed']} searched\n"
         f"engine loaded and warm in {result['load_s']:.1f} s, peak memory {result['max_rss_mb']:.0f} MB\n"
     )
     rows = [[stage, *values] for stage, values in result["stages_ms"].items()]

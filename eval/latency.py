@@ -8,11 +8,11 @@ caches empty, as a new question from a user would be.
 
 from __future__ import annotations
 
-import math
 import resource
-import statistics
 import time
 from pathlib import Path
+
+from eval.metrics import percentile
 
 STAGES = ("encode", "retrieve", "extract", "total")
 
@@ -25,13 +25,8 @@ def read_questions(path: Path) -> list[str]:
     return questions
 
 
-def percentile(values: list[float], share: float) -> float:
-    """The nearest-rank percentile: the smallest value with at least `share` of the values at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(len(ordered) * share) - 1)]
-
-
 def measure(index: Path, questions: list[str]) -> dict:
+    from index.errors import BadQuestion
     from qa.engine import Engine
     from qa.settings import Settings
 
@@ -42,22 +37,23 @@ def measure(index: Path, questions: list[str]) -> dict:
     timings = []
     for question in questions:
         engine.forget()
-        timings.append(engine.answer(question).timings_ms)
+        try:
+            answer = engine.answer(question)
+        except BadQuestion:  # over-long or symbols only: refused before any search
+            continue
+        if answer.timings_ms:  # a question in another script, or with nothing to look for, is not searched
+            timings.append(answer.timings_ms)
     counts = engine.stored.manifest["counts"]
-    rows = {
-        stage: (
-            statistics.median(t[stage] for t in timings),
-            percentile([t[stage] for t in timings], 0.95),
-            max(t[stage] for t in timings),
-        )
-        for stage in STAGES
-        if all(stage in t for t in timings)
-    }
+    rows = {}
+    for stage in STAGES:
+        values = [t[stage] for t in timings]
+        rows[stage] = (percentile(values, 50), percentile(values, 95), max(values, default=float("nan")))
     return {
         "documents": counts["documents"],
         "passages": counts["passages"],
         "sentences": counts["sentences"],
         "questions": len(questions),
+        "timed": len(timings),
         "load_s": loaded,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "stages_ms": rows,

@@ -211,7 +211,9 @@ def test_cli_prints_table_and_writes_json(seed_index, tmp_path):
 
 def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
     questions = tmp_path / "questions.txt"
-    questions.write_text("# a comment line\nHow many children are stranded in Armenia?\n\nWhat is Nakhichevan?\n")
+    questions.write_text(
+        "# a comment line\nHow many children are stranded in Armenia?\n\nWhat is Nakhichevan?\nWhat is it?\n"
+    )
     done = subprocess.run(
         [sys.executable, "-m", "eval", "latency", "--index", str(seed_index), "--questions", str(questions)],
         capture_output=True,
@@ -219,7 +221,11 @@ def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    assert "2 documents" in done.stdout and "; 2 questions" in done.stdout and "loaded and warm in" in done.stdout
+    assert (
+        "2 documents" in done.stdout
+        and "; 3 questions, 2 searched" in done.stdout
+        and "loaded and warm in" in done.stdout
+    )
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line[:1].isalpha()}
     for stage in ("encode", "retrieve", "extract", "total"):
         p50, p95, top = (float(x) for x in rows[stage])
