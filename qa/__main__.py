@@ -27,7 +27,12 @@ def render_text(answer) -> str:
             lines.append("Closest passages (not answers):")
     for number, quote in enumerate(answer.quotes or answer.related, 1):
         lines.append("")
-        lines.append(textwrap.fill(f"“{quote.text}”", width=100, initial_indent=f"{number}. ", subsequent_indent="   "))
+        indent = f"{number}. "
+        if quote.context:  # the sentence the quote points back to ("She has also stated …"), apart
+            before = f"(just before it: “{quote.context.text}”)"
+            lines.append(textwrap.fill(before, width=100, initial_indent=indent, subsequent_indent="   "))
+            indent = "   "
+        lines.append(textwrap.fill(f"“{quote.text}”", width=100, initial_indent=indent, subsequent_indent="   "))
         lines.append(f"   — {quote.citation()}")
     return "\n".join(lines)
 

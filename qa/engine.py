@@ -25,13 +25,15 @@ from qa.extract import (
     term_weights,
 )
 from qa.fusion import reciprocal_rank_fusion
+from qa.lead_in import points_back
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
 from qa.settings import Settings
 from qa.sources import SourceNames
-from qa.types import Answer, Hit, Quote
+from qa.types import Answer, Excerpt, Hit, Quote
 
 NOT_ANSWERED = "The corpus does not answer this."
+LEAD_IN_WORDS = 80  # a second sentence of context joins only while the two stay this short
 
 
 class Engine:
@@ -183,7 +185,31 @@ class Engine:
             publisher=doc.publisher,
             url=doc.url,
             kind=doc.kind,
+            context=self.lead_in(span.first),
         )
+
+    def lead_in(self, first: int) -> Excerpt | None:
+        """The sentence before sentence `first` when `first` opens by pointing back to it (`points_back`),
+        and the one before that too when the first of them points back as well ("They are evidently
+        state-sponsored …" before "They use … intimidation tactics"), within `LEAD_IN_WORDS` words; all
+        in one document under one heading. None when the quote stands on its own."""
+        start = first
+        while first - start < 2 and self._points_back(start):
+            if start < first and int(self.sentence_words[start - 1 : first].sum()) > LEAD_IN_WORDS:
+                break
+            start -= 1
+        if start == first:
+            return None
+        a, b = self.stored.sentences[start], self.stored.sentences[first - 1]
+        return Excerpt(a.start, b.end, self.documents[a.doc_id].text[a.start : b.end])
+
+    def _points_back(self, i: int) -> bool:
+        """Sentence i opens by pointing back, and the sentence before it is in its document and section."""
+        if i == 0:
+            return False
+        sentence, before = self.stored.sentences[i], self.stored.sentences[i - 1]
+        same_section = self.stored.contexts[before.passage] == self.stored.contexts[sentence.passage]
+        return before.doc_id == sentence.doc_id and same_section and points_back(self.sentence_text(i))
 
     def answer(
         self,

@@ -12,6 +12,15 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Excerpt:
+    """Verbatim text of a document at its offsets: `text == document.text[start:end]`."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Quote:
     """A verbatim span of a document: `text == document.text[start:end]`."""
 
@@ -27,6 +36,9 @@ class Quote:
     publisher: str | None
     url: str | None
     kind: str | None = None  # the document's kind ("analysis article …"), for attribution
+    # The sentence just before the quote when the quote opens by pointing back to it ("She has also
+    # stated …"), see `qa.lead_in`; shown apart from the quote, never part of it.
+    context: Excerpt | None = None
 
     def citation(self) -> str:
         who = ", ".join(p for p in (self.author, self.publisher) if p)

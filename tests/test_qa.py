@@ -24,6 +24,7 @@ from qa.extract import (
     term_weights,
 )
 from qa.fusion import reciprocal_rank_fusion
+from qa.lead_in import points_back
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT
 from qa.retrievers import BM25Retriever
 from qa.sources import SourceNames
@@ -196,6 +197,31 @@ def test_a_question_names_a_source_by_kind_publisher_or_author():
     assert SourceNames([doc("x"), doc("y")]).named("the article") == set()  # no metadata, no names
 
 
+@pytest.mark.parametrize(
+    "sentence, expected",
+    [
+        ("She has also stated that the Russian side is actively working to reduce the escalation.", True),
+        ("They use and broadcast intimidation tactics, such as loud music.", True),
+        ("In that case, the UN, EU and U.S. should consider sanctions against Azerbaijan.", True),
+        ("It has no other connection with the world – neither by land nor by air.", True),
+        ("It is also an attempt to accuse Armenia of blocking the borders.", True),
+        ("“This is not only a way to defend an illegitimate action.", True),
+        ("Moreover, they started presenting allegations.", True),
+        ("It is important to note that they have been deprived of most other natural resources.", False),
+        ("It is worth recalling that Azerbaijan has one of the lowest democracy rankings.", False),
+        ("There is overwhelming evidence that the protest is not a genuine grassroot movement.", False),
+        ("Italy and Thailand sent observers.", False),  # "It…", "Th…" inside a word do not count
+        ("Here the thread ends.", False),
+        ("Meanwhile, Nagorno-Karabakh is an enclave that was shelled for 44 days in 2020.", False),
+        ("At the same time, Azerbaijan seems to be aiming to establish checkpoints.", False),
+        ("However, even if a humanitarian airlift is initiated, it will resolve only short-term needs.", True),
+        ("Maria Zakharova, the spokesperson of the Russian Foreign Ministry, has expressed concern.", False),
+    ],
+)
+def test_a_sentence_that_opens_by_pointing_back_is_recognised(sentence, expected):
+    assert points_back(sentence) is expected
+
+
 # --- answering with the real model and corpus ------------------------------------------------------
 
 
@@ -240,6 +266,59 @@ def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
 def test_the_top_quote_holds_the_answer(engine, question, evidence):
     answer = engine.answer(question)
     assert evidence in answer.quotes[0].text
+
+
+def test_a_quote_that_points_back_comes_with_the_sentence_before_it(engine):
+    answer = engine.answer("What intimidation tactics do the protesters use?")
+    top = answer.quotes[0]
+    assert top.text.startswith("They use and broadcast intimidation tactics")
+    text = engine.documents[top.doc_id].text
+    context = top.context
+    # Who "they" are: two sentences back, as "They are evidently state-sponsored …" points back too.
+    assert context.text.startswith("There is overwhelming evidence that the protest is not a genuine")
+    assert "They are evidently state-sponsored" in context.text
+    assert text[context.start : context.end] == context.text and text[context.end : top.start].strip() == ""
+    assert context.text not in top.text  # apart from the quote, which stays the span that was scored
+    for quote in answer.quotes[1:]:
+        assert (quote.context is None) == (not points_back(quote.text))
+    plain = engine.answer("What did the spokesperson of the Russian Foreign Ministry say?").quotes[0]
+    assert plain.text.startswith("Maria Zakharova") and plain.context is None
+
+
+def test_context_never_reaches_across_a_heading_or_into_another_document(tmp_path, encoder):
+    from index.build import build
+    from qa.engine import Engine
+    from qa.settings import Settings
+    from tests.conftest import write_corpus
+
+    article = (
+        "# Glaciers\n\n"
+        "The Rhone glacier feeds Lake Geneva with meltwater every summer.\n\n"
+        "## Retreat\n\n"
+        "It has lost a third of its length since 1850 because summers grew warmer.\n\n"
+        "## Tourism\n\n"
+        "Visitors walk through an ice grotto that guides cut into the Rhone glacier every spring, a tunnel "
+        "lit in blue that runs a hundred metres into the ice. "
+        "They pay an entrance fee of twelve francs, and the money funds the white blankets that cover the "
+        "grotto all summer, so that its ice melts more slowly than the rest of the glacier around it."
+    )
+    folder = write_corpus(tmp_path / "corpus", {"glaciers.md": article, "other.txt": "It rains a lot in Bergen."})
+    build(folder, tmp_path / "index", encoder)
+    engine = Engine.load(Settings(index=tmp_path / "index", corpus=folder), encoder)
+    answers = {
+        q: engine.answer(q, threshold=float("-inf")).quotes
+        for q in (
+            "How much length has the glacier lost?",
+            "Who pays an entrance fee for the grotto?",
+            "Where does it rain a lot?",
+        )
+    }
+    lost = next(q for q in answers["How much length has the glacier lost?"] if q.text.startswith("It has lost"))
+    assert lost.context is None  # the sentence before it sits under another heading
+    fee = next(q for q in answers["Who pays an entrance fee for the grotto?"] if "entrance fee" in q.text)
+    assert fee.text.startswith("They pay") and fee.context.text.startswith("Visitors walk through an ice grotto")
+    rain = next(q for q in answers["Where does it rain a lot?"] if q.doc_id == "other.txt")
+    assert rain.context is None  # first sentence of its document
 
 
 def test_quotes_do_not_overlap_and_stay_short(engine):
@@ -362,6 +441,7 @@ def test_cli_json_lines_from_standard_input(seed_index):
         "start",
         "end",
         "score",
+        "context",
     }
     assert "44 days" in first["quotes"][0]["text"] and not first["abstained"]
     assert second["abstained"] and second["quotes"] == []
@@ -371,6 +451,13 @@ def test_cli_prints_quote_then_citation(seed_index):
     done = run_cli(["ask", "--index", str(seed_index), "Where did the author first cry at work?"])
     assert done.returncode == 0, done.stderr
     assert "“" in done.stdout and "— Rebecca Vincent" in done.stdout and "post 3/14" in done.stdout
+
+
+def test_cli_text_shows_the_sentence_a_quote_points_back_to_before_it(engine):
+    from qa.__main__ import render_text
+
+    text = render_text(engine.answer("What intimidation tactics do the protesters use?"))
+    assert text.index("1. (just before it: “There is overwhelming evidence") < text.index("“They use and broadcast")
 
 
 def test_cli_bad_input_and_missing_index_are_one_line(seed_index, tmp_path):

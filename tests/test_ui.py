@@ -93,6 +93,19 @@ def test_show_in_source_marks_the_quote_and_copies_it_with_its_citation(engine):
     assert show_in_source(engine, conversation, None)[1] == ""
 
 
+def test_a_quote_that_points_back_shows_what_it_points_to_apart_and_in_the_source(engine):
+    history, conversation, answer = respond(engine, "What intimidation tactics do the protesters use?", [], None)
+    html = history[1]["content"]
+    context = answer.quotes[0].context
+    assert answer.quotes[0].text.startswith("They use") and context is not None
+    # Muted, before the numbered quote, labelled, and not inside the quote's own quotation marks.
+    lead = html.index('<small class="qa-context">Just before it: “There is overwhelming evidence')
+    assert lead < html.index("[1] “They ")
+    source, copied = show_in_source(engine, conversation, 0)
+    assert source.index('<mark class="qa-lead-in">There is overwhelming') < source.index('<mark id="qa-highlight">They')
+    assert copied.startswith("“They use")  # the copy holds the quote itself
+
+
 @pytest.fixture(scope="module")
 def hostile_engine(tmp_path_factory, encoder):
     """A corpus whose document itself carries markup and a javascript: link."""
@@ -211,10 +224,17 @@ def test_in_a_real_browser(server):
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qa-chat blockquote"))
         chat = driver.find_element(By.CSS_SELECTOR, "#qa-chat").text
         assert "270 children" in chat and "EVN Report" in chat and "paragraph 1" in chat
+        # The quote opens "It has resulted …": what "it" is comes above it, muted.
+        context = driver.find_element(By.CSS_SELECTOR, "#qa-chat blockquote .qa-context")
+        assert context.text.startswith("Just before it: “Since December 12, 2022")
+        quote_color = driver.find_element(By.CSS_SELECTOR, "#qa-chat blockquote").value_of_css_property("color")
+        assert context.value_of_css_property("color") != quote_color
 
         driver.find_element(By.CSS_SELECTOR, "#qa-show").click()
         mark = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#qa-source mark#qa-highlight"))
         assert "270 children" in mark.text
+        lead_in = driver.find_element(By.CSS_SELECTOR, "#qa-source mark.qa-lead-in")
+        assert lead_in.text.startswith("Since December 12, 2022")
         wait.until(
             lambda d: d.execute_script(
                 "const r = document.getElementById('qa-highlight').getBoundingClientRect();"

@@ -22,6 +22,8 @@ SOURCE_HINT = "<p>Choose a quote and press “Show in source”.</p>"
 CSS = """
 .qa-doc-text { max-height: 60vh; overflow-y: auto; line-height: 1.5; }
 #qa-highlight { background: #ffe066; }
+.qa-lead-in { background: #f1f1f1; }
+.qa-context { color: #666; }
 blockquote.qa-quote { border-left: 3px solid #999; margin: 0.4em 0; padding-left: 0.8em; }
 """
 

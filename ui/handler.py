@@ -66,7 +66,8 @@ def show_in_source(engine: Engine, conversation: Conversation, index: int | None
     document = engine.documents.get(quote.doc_id)
     if document is None:
         return "<p>That document is no longer in the index.</p>", ""
-    return source_html(document.text, quote.start, quote.end, document.title), quote_with_citation(quote)
+    html = source_html(document.text, quote.start, quote.end, document.title, quote.context)
+    return html, quote_with_citation(quote)
 
 
 def ask_api(engine: Engine, question: str, previous: str | None = None) -> dict:

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from urllib.parse import urlparse
 
 from index.tokenize import words as content_words
-from qa.types import Answer, Quote
+from qa.types import Answer, Excerpt, Quote
 
 _ESCAPES = {c: f"&#{ord(c)};" for c in "&<>\"'[]()*_`#!|\\~{}"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -86,8 +86,15 @@ def quotes_html(quotes: list[Quote], words: set[str]) -> str:
     for items in grouped(quotes).values():
         blocks.append(f'<p class="qa-source"><strong>{escape(source_label(items[0][1]))}:</strong></p>')
         for number, quote in items:
+            # The sentence the quote points back to ("She has also stated …"), muted and apart from it.
+            context = (
+                f'<small class="qa-context">Just before it: “{escape(quote.context.text)}”</small><br>'
+                if quote.context
+                else ""
+            )
             blocks.append(
-                f'<blockquote class="qa-quote" data-quote="{number}">[{number}] “{highlight(quote.text, words)}”'
+                f'<blockquote class="qa-quote" data-quote="{number}">{context}'
+                f"[{number}] “{highlight(quote.text, words)}”"
                 f'<br><small class="qa-cite">— {citation_html(quote)}</small></blockquote>'
             )
     return "\n".join(blocks)
@@ -113,9 +120,17 @@ def answer_html(answer: Answer) -> str:
     return "\n".join(parts)
 
 
-def source_html(text: str, start: int, end: int, title: str) -> str:
-    """The whole document, the quote marked with id="qa-highlight" so it can be scrolled into view."""
-    body = escape(text[:start]) + f'<mark id="qa-highlight">{escape(text[start:end])}</mark>' + escape(text[end:])
+def source_html(text: str, start: int, end: int, title: str, context: Excerpt | None = None) -> str:
+    """The whole document, the quote marked with id="qa-highlight" so it can be scrolled into view, and
+    the sentence it points back to (`Quote.context`) marked more lightly."""
+    lead = start
+    body = ""
+    if context is not None and context.end <= start:
+        lead = context.start
+        body = f'<mark class="qa-lead-in">{escape(text[context.start : context.end])}</mark>' + escape(
+            text[context.end : start]
+        )
+    body = escape(text[:lead]) + body + f'<mark id="qa-highlight">{escape(text[start:end])}</mark>' + escape(text[end:])
     return (
         f'<div class="qa-doc"><h3>{escape(title)}</h3>'
         f'<div class="qa-doc-text" style="white-space: pre-wrap">{body}</div></div>'
