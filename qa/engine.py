@@ -63,6 +63,8 @@ class Engine:
             set(tokenize(t)) | titles.get(s.passage, set()) for t, s in zip(texts, stored.sentences, strict=True)
         ]
         self.sentence_words = np.array([len(t.split()) for t in texts], dtype=np.int64)
+        # Within its passage, a sentence that points back continues the one before (`qa.lead_in`).
+        self.continues = np.array([points_back(t) for t in texts], dtype=bool)
         self.dense = DenseRetriever(stored.passage_index, self.encode)
         self.dense_sentences = SentenceDenseRetriever(stored.sentence_index, self.sentence_passage, self.encode)
         self.encode_cached = lru_cache(maxsize=512)(self._encode)
@@ -155,6 +157,7 @@ class Engine:
                 terms=[self.sentence_terms[i] for i in ids],
                 typed=np.array([holds(self.sentence_text(i), wanted) for i in ids], dtype=np.float64),
                 words=self.sentence_words[ids],
+                continues=self.continues[ids],
                 passage=PassageSignals(
                     cosine=float(self.passage_vectors[hit.index] @ q_vec),
                     prior=hit.score / best_fused,
@@ -209,7 +212,7 @@ class Engine:
             return False
         sentence, before = self.stored.sentences[i], self.stored.sentences[i - 1]
         same_section = self.stored.contexts[before.passage] == self.stored.contexts[sentence.passage]
-        return before.doc_id == sentence.doc_id and same_section and points_back(self.sentence_text(i))
+        return before.doc_id == sentence.doc_id and same_section and bool(self.continues[i])
 
     def answer(
         self,

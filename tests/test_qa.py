@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -79,6 +80,21 @@ def test_a_short_best_span_grows_to_min_words_by_its_better_neighbour():
     assert span.relevance == 0.0  # the best sentence cosine (all zero here)
     with pytest.raises(ValueError):
         SpanRules(extra_sentence_cost=-1)
+
+
+def test_a_span_does_not_stop_right_before_a_sentence_that_continues_it():
+    # Sentence 0 matches the question; sentence 1 opens "In that case, …" (it continues sentence 0).
+    ev = replace(evidence([[1.0, 0.0, 0.0]], [10, 10, 10]), continues=np.array([False, True, False]))
+    rules = SpanRules(max_sentences=3, max_words=70, min_words=0, extra_sentence_cost=0.05, cut_cost=0.2)
+    span = best_span(ev, {}, ONLY_PIECES, rules)
+    assert (span.first, span.last, span.score) == (100, 102, pytest.approx(1.0 - 0.05))
+    # Without the cost, or when nothing continues it, the matching sentence stands alone.
+    assert (best_span(ev, {}, ONLY_PIECES, replace(rules, cut_cost=0.0)).last, span.last) == (101, 102)
+    plain = evidence([[1.0, 0.0, 0.0]], [10, 10, 10])
+    assert best_span(plain, {}, ONLY_PIECES, rules).last == 101
+    # Where the continuation cannot join (the word limit), the span is scored with the cost.
+    tight = best_span(ev, {}, ONLY_PIECES, replace(rules, max_words=15))
+    assert (tight.first, tight.last, tight.score) == (100, 101, pytest.approx(0.8))
 
 
 def test_a_passage_offers_the_best_spans_on_either_side_of_its_best_one():
@@ -261,6 +277,12 @@ def test_answers_are_verbatim_cited_quotes(engine, question, doc, evidence):
         # "Yerevan" and "accused" are corpus words, "explosive", "devices" and "moving" are not: BM25
         # votes with 0.38, so the paragraph that merely names Yerevan does not come first.
         ("What explosive devices is Yerevan accused of moving?", "Armenia is transporting landmines"),
+        # The question matches "If Azerbaijani authorities refuse, …"; the answer is the sentence that
+        # continues it, "In that case, …", which a quote does not stop short of.
+        (
+            "What should happen if the Azerbaijani authorities refuse a humanitarian airlift?",
+            "the UN, EU and U.S. should consider sanctions against Azerbaijan",
+        ),
     ],
 )
 def test_the_top_quote_holds_the_answer(engine, question, evidence):
