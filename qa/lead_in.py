@@ -15,7 +15,8 @@ A connective that only adds ("Moreover", "Meanwhile", "At the same time") does n
 but the word after it does: "Moreover, they started …" points back, "Meanwhile, Nagorno-Karabakh is
 …" does not. "It" also opens sentences about nothing before them ("It is important to note that …",
 "It is worth recalling that …"): an "It is <one or two words> to/that" opening does not count.
-The rules are general English; nothing here knows a particular document.
+A thread's post number at the start ("7/ They …") is skipped. The rules are general English; nothing
+here knows a particular document.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ _HANGING = (
     "however|nevertheless|even so|instead|still|yet|but"
 )
 _REFERRING = "such|this|these|that|those|they|them|their|theirs|he|him|his|she|her|hers|it|its"
-_POINTS_BACK = re.compile(rf"^[\"“‘(]?\s*(?:(?:{_ADDING})\b,?\s*)?(?:{_HANGING}|{_REFERRING})\b", re.IGNORECASE)
+_POINTS_BACK = re.compile(
+    rf"^(?:\d{{1,3}}/\s+)?[\"“‘(]?\s*(?:(?:{_ADDING})\b,?\s*)?(?:{_HANGING}|{_REFERRING})\b", re.IGNORECASE
+)
 _EMPTY_IT = re.compile(
-    r"^[\"“‘(]?\s*(?:(?:" + _ADDING + r")\b,?\s*)?it (?:is|was|will be|would be|has been|had been|seems|remains) "
+    r"^(?:\d{1,3}/\s+)?[\"“‘(]?\s*(?:(?:"
+    + _ADDING
+    + r")\b,?\s*)?it (?:is|was|will be|would be|has been|had been|seems|remains) "
     r"(?:not )?(?:[\w-]+ ){1,2}(?:to|that)\b",
     re.IGNORECASE,
 )

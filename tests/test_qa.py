@@ -228,6 +228,8 @@ def test_a_question_names_a_source_by_kind_publisher_or_author():
         ("There is overwhelming evidence that the protest is not a genuine grassroot movement.", False),
         ("Italy and Thailand sent observers.", False),  # "It…", "Th…" inside a word do not count
         ("Here the thread ends.", False),
+        ("7/ They blocked the road again.", True),  # a post number first, as some threads put it
+        ("7/ It is worth recalling that the road was open.", False),
         ("Meanwhile, Nagorno-Karabakh is an enclave that was shelled for 44 days in 2020.", False),
         ("At the same time, Azerbaijan seems to be aiming to establish checkpoints.", False),
         ("However, even if a humanitarian airlift is initiated, it will resolve only short-term needs.", True),
