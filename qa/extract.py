@@ -23,9 +23,10 @@ few it shares are mostly incidental ("helping" in "What idiom about helping one'
 Each sentence beyond the first costs `extra_sentence_cost`, so a sentence joins only when it brings
 something. A span that stops right before a sentence continuing it ("If Azerbaijani authorities
 refuse, it will indicate … ." before "In that case, the UN, EU and U.S. should consider sanctions
-…", see `qa.lead_in`) costs `cut_cost`: the quote should not end mid-thought, and the continuation
-is often the answer (own set top 1 0.800 to 0.811, top 3 0.884 to 0.905; holdout top 3 0.886 to
-0.909; SQuAD tuning half, 1,000 questions, unchanged at 0.839 / 0.942; 0.3 the same, 0.5 worse). The best span then grows to `min_words` (a bare "I care." says little on its own) by the
+…", see `qa.lead_in`) costs `cut_cost`: a quote should not end mid-thought, and the continuation is
+often the answer (`python -m eval`: own set top 1 0.789 to 0.800, top 3 0.874 to 0.895; holdout top
+3 0.864 to 0.886; SQuAD tuning half top 1 0.844 to 0.842; a cost of 0.3 did the same, 0.5 worse).
+The best span then grows to `min_words` (a bare "I care." says little on its own) by the
 neighbour that keeps the score highest. The sentences left on either side of it offer their own best
 spans too, as candidates for the later quotes (top 3 on 1,000 questions of SQuAD's tuning half 0.921
 to 0.927).
