@@ -63,7 +63,8 @@ class Engine:
             set(tokenize(t)) | titles.get(s.passage, set()) for t, s in zip(texts, stored.sentences, strict=True)
         ]
         self.sentence_words = np.array([len(t.split()) for t in texts], dtype=np.int64)
-        # Within its passage, a sentence that points back continues the one before (`qa.lead_in`).
+        # Per sentence, whether it opens by pointing back (`qa.lead_in`): inside a passage it continues the
+        # sentence before (quote scoring), and it brings that sentence along as context (`lead_in`).
         self.continues = np.array([points_back(t) for t in texts], dtype=bool)
         self.dense = DenseRetriever(stored.passage_index, self.encode)
         self.dense_sentences = SentenceDenseRetriever(stored.sentence_index, self.sentence_passage, self.encode)

@@ -36,8 +36,8 @@ class Quote:
     publisher: str | None
     url: str | None
     kind: str | None = None  # the document's kind ("analysis article …"), for attribution
-    # The sentence just before the quote when the quote opens by pointing back to it ("She has also
-    # stated …"), see `qa.lead_in`; shown apart from the quote, never part of it.
+    # The sentence (or two) just before the quote when the quote opens by pointing back to it ("She has
+    # also stated …"), see `Engine.lead_in`; shown apart from the quote, never part of it.
     context: Excerpt | None = None
 
     def citation(self) -> str:

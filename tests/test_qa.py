@@ -6,9 +6,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from index.build import build
 from index.errors import BadQuestion
 from index.types import Document
-from qa.engine import NOT_ANSWERED
+from qa.engine import NOT_ANSWERED, Engine
 from qa.extract import (
     PassageEvidence,
     PassageSignals,
@@ -28,9 +29,10 @@ from qa.fusion import reciprocal_rank_fusion
 from qa.lead_in import points_back
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT
 from qa.retrievers import BM25Retriever
+from qa.settings import Settings
 from qa.sources import SourceNames
 from qa.types import Hit
-from tests.conftest import ARTICLE, THREAD
+from tests.conftest import ARTICLE, THREAD, write_corpus
 
 # --- pure functions -------------------------------------------------------------------------------
 
@@ -310,11 +312,6 @@ def test_a_quote_that_points_back_comes_with_the_sentence_before_it(engine):
 
 
 def test_context_never_reaches_across_a_heading_or_into_another_document(tmp_path, encoder):
-    from index.build import build
-    from qa.engine import Engine
-    from qa.settings import Settings
-    from tests.conftest import write_corpus
-
     article = (
         "# Glaciers\n\n"
         "The Rhone glacier feeds Lake Geneva with meltwater every summer.\n\n"

@@ -123,14 +123,13 @@ def answer_html(answer: Answer) -> str:
 def source_html(text: str, start: int, end: int, title: str, context: Excerpt | None = None) -> str:
     """The whole document, the quote marked with id="qa-highlight" so it can be scrolled into view, and
     the sentence it points back to (`Quote.context`) marked more lightly."""
-    lead = start
-    body = ""
+    lead_from, lead = start, ""  # where plain text stops, and the marked context with what follows it
     if context is not None and context.end <= start:
-        lead = context.start
-        body = f'<mark class="qa-lead-in">{escape(text[context.start : context.end])}</mark>' + escape(
-            text[context.end : start]
-        )
-    body = escape(text[:lead]) + body + f'<mark id="qa-highlight">{escape(text[start:end])}</mark>' + escape(text[end:])
+        lead_from = context.start
+        lead = f'<mark class="qa-lead-in">{escape(text[context.start : context.end])}</mark>'
+        lead += escape(text[context.end : start])
+    quote = f'<mark id="qa-highlight">{escape(text[start:end])}</mark>'
+    body = escape(text[:lead_from]) + lead + quote + escape(text[end:])
     return (
         f'<div class="qa-doc"><h3>{escape(title)}</h3>'
         f'<div class="qa-doc-text" style="white-space: pre-wrap">{body}</div></div>'
