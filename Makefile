@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+WORDNET := var/wordnet/data.noun
+
 .PHONY: install browser test run ask index lint eval
 .DEFAULT_GOAL := run
 
@@ -15,7 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# WordNet's database files, from which the index build takes synonyms for question words the corpus lacks.
+$(WORDNET):
+	bash scripts/fetch_wordnet.sh var/wordnet
+
+install: $(STAMP) $(WORDNET)
 
 # Debian's Chromium and ChromeDriver, for the browser test (installed only when missing).
 browser:

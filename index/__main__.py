@@ -26,23 +26,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     build_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     build_cmd.add_argument(
+        "--wordnet", type=Path, help="WordNet database folder for synonyms (default: var/wordnet, /usr/share/wordnet)"
+    )
+    build_cmd.add_argument(
         "--if-stale", action="store_true", help="do nothing when the index already matches the corpus and the model"
     )
     args = parser.parse_args(argv)
 
-    from index.build import build, check_index
+    from index.build import build, check_index, check_synonyms
     from index.errors import QAError
     from index.store import read_index
 
     if args.if_stale:
         try:  # reading the whole index also catches a damaged one
-            check_index(read_index(args.out).manifest, args.out, args.corpus)
+            manifest = read_index(args.out).manifest
+            check_index(manifest, args.out, args.corpus)
+            check_synonyms(manifest, args.out, args.corpus)
             print(f"The index at {args.out} is up to date.")
             return 0
         except QAError:
             pass  # missing or stale: build it
     try:
-        summary = build(args.corpus, args.out, progress=not args.quiet)
+        summary = build(args.corpus, args.out, progress=not args.quiet, wordnet=args.wordnet)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -31,6 +31,9 @@ from index.store import (
 )
 from index.tokenize import tokenize
 from index.types import is_record
+from index.wordnet import find_wordnet, synonym_table, wordnet_digest
+
+FETCH_WORDNET = "bash scripts/fetch_wordnet.sh fetches it"
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,14 @@ class BuildParams:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     bm25_delta: float = 1.0
+    # WordNet senses per part of speech whose synonyms stand in for a question word the corpus lacks
+    synonym_senses: int = 2
 
     def __post_init__(self) -> None:
         if self.max_sentences < 1 or self.max_words < 1:
             raise ValueError("max_sentences and max_words must be at least 1")
+        if self.synonym_senses < 1:
+            raise ValueError("synonym_senses must be at least 1")
 
 
 @dataclass
@@ -64,6 +71,8 @@ class BuildSummary:
     skipped: list[str] = field(default_factory=list)
     unusable: str = ""  # why the previous index could not be reused, when there was one
     folder: str = ""
+    synonyms: int = 0  # words the corpus lacks that have synonyms in it
+    wordnet: str = ""  # the WordNet folder the synonyms came from ("" when none was found)
 
     def lines(self) -> list[str]:
         out = [
@@ -77,6 +86,12 @@ class BuildSummary:
                 shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
                 out.append(f"{label.capitalize()}: {shown}")
         out.extend(f"Skipped: {reason}" for reason in self.skipped)
+        if self.wordnet:
+            out.append(f"Synonyms from WordNet ({self.wordnet}) for {self.synonyms} words the corpus does not use.")
+        else:
+            out.append(
+                f"No WordNet found, so no synonyms: questions match the corpus's own words only ({FETCH_WORDNET})."
+            )
         if self.unusable:
             out.append(f"The previous index was not reused ({self.unusable}), so every document counts as added.")
         return out
@@ -136,8 +151,14 @@ def build(
     encoder: Encoder | None = None,
     params: BuildParams = BuildParams(),
     progress: bool = False,
+    wordnet: Path | None = None,
 ) -> BuildSummary:
+    """Build the index of `corpus` at `out`. Synonyms come from the WordNet folder `wordnet`, or from
+    the first of `index.wordnet.SEARCHED` that holds one; without WordNet the index has none."""
     started = time.perf_counter()
+    wordnet_folder = find_wordnet(wordnet)
+    if wordnet is not None and wordnet_folder is None:
+        raise QAError(f"{wordnet} does not hold the WordNet database files (index.noun, data.noun, …).")
     encoder = encoder or Encoder()
     fingerprint = corpus_fingerprint(corpus)
     documents, report = read_corpus(corpus)
@@ -195,6 +216,8 @@ def build(
         tokenize(f"{about[p.doc_id]} {c} {texts[p.doc_id][p.start : p.end]}")
         for p, c in zip(seg.passages, seg.contexts, strict=True)
     ]
+    vocabulary = {t for tokens in bm25_tokens for t in tokens}
+    synonyms = synonym_table(wordnet_folder, vocabulary, params.synonym_senses) if wordnet_folder else {}
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": {"name": MODEL_NAME, "sha256": digest, "dimension": int(dimension)},
@@ -206,6 +229,9 @@ def build(
             "word_pieces": len(sentence_tokens.codes),
         },
         "parameters": asdict(params),
+        "synonyms": {"wordnet_sha256": wordnet_digest(wordnet_folder), "words": len(synonyms)}
+        if wordnet_folder
+        else None,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     stored = StoredIndex(
@@ -220,6 +246,7 @@ def build(
         sentence_index=None,
         bm25_tokens=bm25_tokens,
         sentence_tokens=sentence_tokens,
+        synonyms=synonyms,
     )
     folder = write_index(out, stored, passage_vectors, sentence_vectors)
 
@@ -237,6 +264,8 @@ def build(
         skipped=report.skipped,
         unusable=unusable,
         folder=str(folder),
+        synonyms=len(synonyms),
+        wordnet=str(wordnet_folder or ""),
     )
 
 
@@ -260,4 +289,20 @@ def check_index(manifest: dict, out: Path, corpus: Path | None = None) -> None:
         raise IndexMismatch(
             f"The index at {out} is stale: {', '.join(diff[:5])} changed since it was built; "
             f"rebuild it with: {command}."
+        )
+
+
+def check_synonyms(manifest: dict, out: Path, corpus: Path | None = None) -> None:
+    """Before serving or benchmarking: refuse an index whose synonyms do not come from the WordNet found
+    now (built before it was fetched, or from another copy), so that it gets rebuilt. Loading it still
+    works, and an index whose WordNet has gone keeps its synonyms."""
+    wordnet = find_wordnet()
+    if wordnet is None:
+        return
+    then = (manifest.get("synonyms") or {}).get("wordnet_sha256")
+    if wordnet_digest(wordnet) != then:
+        how = "without synonyms" if then is None else "with synonyms from another WordNet"
+        raise IndexMismatch(
+            f"The index at {out} was built {how}, and WordNet is now at {wordnet}; "
+            f"rebuild it with: {rebuild_command(out, corpus)}."
         )

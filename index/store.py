@@ -14,6 +14,8 @@ Layout of `DIR` (default `var/index`):
         tokens.codes.npy    int8 vectors of every sentence's content word pieces, one row per piece
         tokens.scales.npy   float32 scale of each row (vector = codes * scale)
         tokens.offsets.npy  int64: sentence i owns rows offsets[i]:offsets[i + 1]
+        synonyms.json       for words the corpus lacks, the corpus terms WordNet gives as synonyms
+                            (`index.wordnet`); an index built without WordNet has none
 
 Nothing is pickled (the .npy files are read with allow_pickle=False, memory-mapped, so a large
 corpus's word-piece vectors stay on disk until a question needs them). A build killed before it
@@ -27,7 +29,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import faiss
@@ -105,6 +107,7 @@ class StoredIndex:
     sentence_index: faiss.Index
     bm25_tokens: list[list[str]]
     sentence_tokens: TokenVectors
+    synonyms: dict[str, list[str]] = field(default_factory=dict)  # term the corpus lacks -> corpus terms
 
 
 def _write_jsonl(path: Path, rows) -> None:
@@ -151,6 +154,7 @@ def write_index(out: Path, index: StoredIndex, passage_vectors: np.ndarray, sent
     faiss.write_index(_flat_index(passage_vectors, dimension), str(folder / "passages.faiss"))
     faiss.write_index(_flat_index(sentence_vectors, dimension), str(folder / "sentences.faiss"))
     (folder / "bm25.json").write_text(json.dumps({"tokens": index.bm25_tokens}), encoding="utf-8")
+    (folder / "synonyms.json").write_text(json.dumps(index.synonyms), encoding="utf-8")
     for file_name, array in _token_files(index.sentence_tokens):
         np.save(folder / file_name, array, allow_pickle=False)
     # The manifest goes last: a folder without one is an unfinished build.
@@ -235,7 +239,15 @@ def _read_build(folder: Path, manifest: dict) -> StoredIndex:
         sentence_index=faiss.read_index(str(folder / "sentences.faiss")),
         bm25_tokens=json.loads((folder / "bm25.json").read_text(encoding="utf-8"))["tokens"],
         sentence_tokens=_read_tokens(folder),
+        synonyms=_read_synonyms(folder / "synonyms.json"),
     )
+
+
+def _read_synonyms(path: Path) -> dict[str, list[str]]:
+    """The synonym table; {} for an index of this format built before the table existed."""
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def stored_vectors(index: faiss.Index) -> np.ndarray:

@@ -47,7 +47,13 @@ class Engine:
         self.sources = SourceNames(stored.documents)
         params = stored.manifest["parameters"]
         self.bm25 = BM25Retriever(
-            stored.bm25_tokens, params["bm25_variant"], params["bm25_k1"], params["bm25_b"], params["bm25_delta"]
+            stored.bm25_tokens,
+            params["bm25_variant"],
+            params["bm25_k1"],
+            params["bm25_b"],
+            params["bm25_delta"],
+            synonyms=stored.synonyms,
+            synonym_weight=settings.synonym_weight,
         )
         self.sentence_vectors = stored_vectors(stored.sentence_index)
         self.passage_vectors = stored_vectors(stored.passage_index)
@@ -114,10 +120,10 @@ class Engine:
 
     def question_terms(self, query: str) -> tuple[dict[str, float], float]:
         """The question's BM25 terms with their weights (`term_weights`), and the share of that weight
-        the corpus holds (`known_share`)."""
+        the corpus holds (`known_share`), a term it lacks counting by its synonyms."""
         idf = self.bm25.bm25.idf
         terms = term_weights(tokenize(query), idf)
-        return terms, known_share(terms, idf)
+        return terms, known_share(terms, idf, self.stored.synonyms, self.settings.synonym_weight)
 
     def confidence(self, query: str) -> tuple[float, int | None]:
         """The best cosine of the question with any sentence of the corpus, and that sentence's passage.

@@ -46,7 +46,7 @@ points on articles 016-023 and nothing on the eval set, so the simple mix stays.
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -108,10 +108,21 @@ def lexical_overlap(weights: dict[str, float], terms: Container[str]) -> float:
     return sum(w for t, w in weights.items() if t in terms) / total if total > 0 else 0.0
 
 
-def known_share(weights: dict[str, float], idf: dict[str, float]) -> float:
+def known_share(
+    weights: dict[str, float],
+    idf: dict[str, float],
+    synonyms: Mapping[str, list[str]] | None = None,
+    synonym_weight: float = 0.0,
+) -> float:
     """Share of the question's term weight (from `term_weights`) that the corpus holds: how much of the
-    question BM25 can see. 0 when the question has no terms."""
-    return lexical_overlap(weights, idf)
+    question BM25 can see. A term the corpus lacks but has synonyms for (`index.wordnet`) counts
+    `synonym_weight` of its weight, as BM25 counts it. 0 when the question has no terms."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    seen = sum(w for t, w in weights.items() if t in idf)
+    stood_in = sum(w for t, w in weights.items() if t not in idf and synonyms and synonyms.get(t))
+    return (seen + synonym_weight * stood_in) / total
 
 
 def piece_matrix(query: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-    from index.build import build, check_index
+    from index.build import build, check_index, check_synonyms
     from index.config import DEFAULT_CORPUS
     from index.errors import QAError
     from index.store import read_manifest
@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env(index=args.index)
     try:
         try:
-            check_index(read_manifest(settings.index), settings.index, settings.corpus)
+            manifest = read_manifest(settings.index)
+            check_index(manifest, settings.index, settings.corpus)
+            check_synonyms(manifest, settings.index, settings.corpus)
         except QAError as exc:
             if args.no_build:
                 raise
