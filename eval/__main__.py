@@ -97,6 +97,8 @@ def question_set(args) -> int:
             print(f"  searched: {r.searched}")
         print(f"  expected: {q.evidence!r} in {q.doc}" if q.answerable else "  expected: abstain")
         print(f"  confidence {fmt(r.confidence)} (threshold {settings.threshold})")
+        if used := engine.synonyms_used(r.searched):
+            print("  synonyms: " + "; ".join(f"{t} → {', '.join(found)}" for t, found in used.items()))
         for quote, hit in zip(r.quotes, r.hits, strict=True):
             mark = "✓" if hit else "✗"
             print(f"  {mark} score {quote.score:.3f}  {quote.locator}: {quote.text[:160]!r}")

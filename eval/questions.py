@@ -16,10 +16,10 @@ KINDS = ("fact", "paraphrase", "followup", "absent", "offtopic")
 class EvalQuestion:
     id: str
     question: str
-    doc: str | None  # document id holding the evidence; None for unanswerable questions
-    evidence: str | None  # verbatim text of the document that answers the question
     answerable: bool
     kind: str
+    doc: str | None = None  # document id holding the evidence; None for unanswerable questions
+    evidence: str | None = None  # verbatim text of the document that answers the question
     follows: str | None = None  # id of the question a follow-up refers to
 
 
@@ -29,8 +29,13 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            row = json.loads(line)
-            question = EvalQuestion(**row)
+            try:
+                question = EvalQuestion(**json.loads(line))
+            except (ValueError, TypeError) as exc:  # not JSON, a field missing or unknown
+                raise ValueError(
+                    f"{path}:{number}: a question is one JSON object with id, question, answerable, kind "
+                    f"(and doc, evidence, follows) ({exc})"
+                ) from None
             if question.kind not in KINDS:
                 raise ValueError(f"{path}:{number}: kind must be one of {', '.join(KINDS)}")
             if question.answerable != (question.evidence is not None and question.doc is not None):

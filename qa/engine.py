@@ -125,6 +125,11 @@ class Engine:
         terms = term_weights(tokenize(query), idf)
         return terms, known_share(terms, idf, self.stored.synonyms, self.settings.synonym_weight)
 
+    def synonyms_used(self, query: str) -> dict[str, list[str]]:
+        """The question's terms the corpus lacks that BM25 counts through synonyms, with those synonyms
+        (stems, as BM25 sees them)."""
+        return {t: self.stored.synonyms[t] for t in dict.fromkeys(tokenize(query)) if t in self.stored.synonyms}
+
     def confidence(self, query: str) -> tuple[float, int | None]:
         """The best cosine of the question with any sentence of the corpus, and that sentence's passage.
 

@@ -100,12 +100,12 @@ def test_runner_arithmetic_on_a_tiny_corpus_with_a_fake_encoder(tmp_path):
     engine = Engine.load(Settings(index=tmp_path / "index", corpus=corpus), encoder)
     questions = [
         # Every word of the question is in the evidence's sentence: first quote.
-        EvalQuestion("r1", "Which river crosses Tarnovo?", "rivers.txt", "Yantra river crosses Tarnovo", True, "fact"),
+        EvalQuestion("r1", "Which river crosses Tarnovo?", True, "fact", "rivers.txt", "Yantra river crosses Tarnovo"),
         # "Lake trout lake trout." points the same way as the question (cosine 1) and has both words
         # twice for BM25, so the evidence's sentence (cosine 0.82) comes second: hit@3 only, RR 1/2.
-        EvalQuestion("r2", "lake trout", "fish.txt", "Lake trout here", True, "fact"),
+        EvalQuestion("r2", "lake trout", True, "fact", "fish.txt", "Lake trout here"),
         # No word in common with the corpus: cosine 0, below the threshold, so the system abstains.
-        EvalQuestion("r3", "volcano eruption", None, None, False, "offtopic"),
+        EvalQuestion("r3", "volcano eruption", False, "offtopic"),
     ]
     results = run(engine, questions, "hybrid")
     # r1's other sentences share no word with it (cosine 0, under the quote floor): one quote only.
@@ -237,3 +237,24 @@ def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
         timeout=600,
     )
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+
+
+def test_a_malformed_question_file_is_refused_with_its_line_number(tmp_path):
+    path = tmp_path / "questions.jsonl"
+    path.write_text(
+        '{"id": "a", "question": "Who?", "answerable": false, "kind": "absent"}\n{"id": "b", "question": "Why?"}\n'
+    )
+    with pytest.raises(ValueError, match=r"questions.jsonl:2: a question is one JSON object with id, question"):
+        load_questions(path)
+    path.write_text("not json\n")
+    with pytest.raises(ValueError, match=r"questions.jsonl:1: "):
+        load_questions(path)
+    path.write_text('{"id": "a", "question": "Who?", "answerable": false, "kind": "absent"}\n')
+    assert load_questions(path)[0].doc is None  # an unanswerable question may leave doc and evidence out
+
+
+def test_a_table_without_rows_is_its_header():
+    # A question set with no answerable question has no row in the by-kind table.
+    from eval.report import table
+
+    assert table(["kind", "questions"], []) == "kind  questions\n----  ---------"

@@ -98,6 +98,22 @@ def test_the_seed_index_has_synonyms_from_the_projects_wordnet(seed_index):
     assert {t for found in stored.synonyms.values() for t in found} <= vocabulary
 
 
+def test_the_synonyms_a_question_used_are_named_for_the_miss_report(engine, seed_index, tmp_path):
+    used = engine.synonyms_used("What punishment ought Western powers weigh if Baku says no?")
+    assert list(used) == ["weigh"] and "consid" in used["weigh"]  # "punishment" is in the corpus
+    assert engine.synonyms_used("How many children are stranded in Armenia?") == {}
+    # The article answers this one (the International Court of Justice); marked unanswerable here so
+    # that the report lists it as a miss.
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        '{"id": "p1", "question": "Which tribunal did Armenia appeal to?", "answerable": false, "kind": "absent"}\n'
+    )
+    run = [sys.executable, "-m", "eval", "--index", str(seed_index), "--questions", str(questions), "--no-progress"]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "synonyms: tribun → court" in done.stdout
+
+
 def test_a_question_worded_with_synonyms_finds_its_answer(engine):
     # "really" and "so-called environmentalists": the article says "not a genuine grassroot movement".
     question = "Who really makes up the so-called environmentalists?"
