@@ -31,7 +31,7 @@ from index.store import (
 )
 from index.tokenize import tokenize
 from index.types import is_record
-from index.wordnet import find_wordnet, synonym_table, wordnet_digest
+from index.wordnet import DEFAULT_SENSES, find_wordnet, synonym_table, wordnet_digest
 
 FETCH_WORDNET = "bash scripts/fetch_wordnet.sh fetches it"
 
@@ -48,7 +48,7 @@ class BuildParams:
     bm25_b: float = 0.75
     bm25_delta: float = 1.0
     # WordNet senses per part of speech whose synonyms stand in for a question word the corpus lacks
-    synonym_senses: int = 2
+    synonym_senses: int = DEFAULT_SENSES
 
     def __post_init__(self) -> None:
         if self.max_sentences < 1 or self.max_words < 1:
