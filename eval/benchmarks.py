@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from eval.metrics import contains_answer, ndcg_at_k, percentile, recall_at_k
-from index.build import build, check_index, check_synonyms
+from index.build import build, check_current
 from index.errors import QAError
 from index.store import read_manifest
 from qa.engine import Engine
@@ -34,9 +34,7 @@ def ensure_index(corpus: Path, out: Path, progress: bool) -> None:
     if not corpus.is_file():
         raise QAError(f"{corpus} is missing; pass --data with the folder that holds the public datasets.")
     try:
-        manifest = read_manifest(out)
-        check_index(manifest, out, corpus)
-        check_synonyms(manifest, out, corpus)
+        check_current(read_manifest(out), out, corpus)
     except QAError:
         summary = build(corpus, out, progress=progress)
         print(summary.lines()[0])

@@ -33,15 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from index.build import build, check_index, check_synonyms
+    from index.build import build, check_current
     from index.errors import QAError
     from index.store import read_index
 
     if args.if_stale:
         try:  # reading the whole index also catches a damaged one
-            manifest = read_index(args.out).manifest
-            check_index(manifest, args.out, args.corpus)
-            check_synonyms(manifest, args.out, args.corpus)
+            check_current(read_index(args.out).manifest, args.out, args.corpus)
             print(f"The index at {args.out} is up to date.")
             return 0
         except QAError:

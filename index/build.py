@@ -183,6 +183,27 @@ def build(
     passage_keys = [content_key(digest, t) for t in passage_inputs]
     sentence_keys = [content_key(digest, t) for t in sentence_inputs]
 
+    # BM25 also sees who published a passage and what kind of document it is in, so "according to the
+    # thread" or "what does Rebecca Vincent say" can match; records of a collection carry their title as
+    # context already.
+    about = {
+        d.doc_id: "" if is_record(d.doc_id) else " ".join(filter(None, (d.title, d.author, d.publisher, d.kind)))
+        for d in documents
+    }
+    bm25_tokens = [
+        tokenize(f"{about[p.doc_id]} {c} {texts[p.doc_id][p.start : p.end]}")
+        for p, c in zip(seg.passages, seg.contexts, strict=True)
+    ]
+    # The synonyms before any embedding: damaged WordNet files stop the build before its slow part.
+    vocabulary = {t for tokens in bm25_tokens for t in tokens}
+    try:
+        synonyms = synonym_table(wordnet_folder, vocabulary, params.synonym_senses) if wordnet_folder else {}
+    except (ValueError, IndexError, OSError) as exc:  # a file cut short or edited by hand
+        raise QAError(
+            f"The WordNet files at {wordnet_folder} are damaged ({exc}); replace them "
+            "(bash scripts/fetch_wordnet.sh DIR fetches a fresh copy) or build with --wordnet DIR."
+        ) from exc
+
     previous, unusable = _previous(out)
     passage_cache: dict[str, np.ndarray] = {}
     sentence_cache: dict[str, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
@@ -205,19 +226,6 @@ def build(
     )
     sentence_tokens = TokenVectors.pack([sentence_cache[k][1] for k in sentence_keys], dimension)
 
-    # BM25 also sees who published a passage and what kind of document it is in, so "according to the
-    # thread" or "what does Rebecca Vincent say" can match; records of a collection carry their title as
-    # context already.
-    about = {
-        d.doc_id: "" if is_record(d.doc_id) else " ".join(filter(None, (d.title, d.author, d.publisher, d.kind)))
-        for d in documents
-    }
-    bm25_tokens = [
-        tokenize(f"{about[p.doc_id]} {c} {texts[p.doc_id][p.start : p.end]}")
-        for p, c in zip(seg.passages, seg.contexts, strict=True)
-    ]
-    vocabulary = {t for tokens in bm25_tokens for t in tokens}
-    synonyms = synonym_table(wordnet_folder, vocabulary, params.synonym_senses) if wordnet_folder else {}
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": {"name": MODEL_NAME, "sha256": digest, "dimension": int(dimension)},
@@ -306,3 +314,10 @@ def check_synonyms(manifest: dict, out: Path, corpus: Path | None = None) -> Non
             f"The index at {out} was built {how}, and WordNet is now at {wordnet}; "
             f"rebuild it with: {rebuild_command(out, corpus)}."
         )
+
+
+def check_current(manifest: dict, out: Path, corpus: Path | None = None) -> None:
+    """Whether `make run`, `index build --if-stale` and the benchmarks can use the index as it is: it
+    matches the corpus and the model (`check_index`) and has the synonyms of the WordNet found now."""
+    check_index(manifest, out, corpus)
+    check_synonyms(manifest, out, corpus)

@@ -117,12 +117,8 @@ def known_share(
     """Share of the question's term weight (from `term_weights`) that the corpus holds: how much of the
     question BM25 can see. A term the corpus lacks but has synonyms for (`index.wordnet`) counts
     `synonym_weight` of its weight, as BM25 counts it. 0 when the question has no terms."""
-    total = sum(weights.values())
-    if total <= 0:
-        return 0.0
-    seen = sum(w for t, w in weights.items() if t in idf)
-    stood_in = sum(w for t, w in weights.items() if t not in idf and synonyms and synonyms.get(t))
-    return (seen + synonym_weight * stood_in) / total
+    stood_in = {t for t in weights if t not in idf and synonyms and synonyms.get(t)}
+    return lexical_overlap(weights, idf) + synonym_weight * lexical_overlap(weights, stood_in)
 
 
 def piece_matrix(query: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> np.ndarray:

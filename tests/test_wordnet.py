@@ -69,6 +69,16 @@ def test_a_folder_without_the_database_files_is_no_wordnet(tmp_path):
         build(corpus, tmp_path / "idx", wordnet=folder)
 
 
+def test_damaged_wordnet_files_stop_the_build_with_one_sentence(tmp_path):
+    folder = small_wordnet(tmp_path / "wn")
+    data = folder / "data.verb"
+    data.write_text(data.read_text(encoding="latin-1").replace("00000200 42 v 01", "00000200 42 v"), encoding="latin-1")
+    corpus = write_corpus(tmp_path / "c", {"a.txt": "One sentence."})
+    with pytest.raises(QAError, match=r"^The WordNet files at .* are damaged .*fetches a fresh copy"):
+        build(corpus, tmp_path / "idx", wordnet=folder)
+    assert not (tmp_path / "idx").exists()  # nothing half-written
+
+
 def test_bm25_counts_a_missing_word_by_its_best_synonym_at_a_lower_weight():
     passages = [["court", "rule"], ["airlift"], ["court", "court", "appeal"]]
     plain = BM25Retriever(passages)

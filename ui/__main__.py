@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-    from index.build import build, check_index, check_synonyms
+    from index.build import build, check_current
     from index.config import DEFAULT_CORPUS
     from index.errors import QAError
     from index.store import read_manifest
@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env(index=args.index)
     try:
         try:
-            manifest = read_manifest(settings.index)
-            check_index(manifest, settings.index, settings.corpus)
-            check_synonyms(manifest, settings.index, settings.corpus)
+            check_current(read_manifest(settings.index), settings.index, settings.corpus)
         except QAError as exc:
             if args.no_build:
                 raise
