@@ -44,6 +44,11 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
     return questions
 
 
-def evidence_span(text: str, evidence: str) -> tuple[int, int] | None:
-    start = text.find(evidence)
-    return None if start < 0 else (start, start + len(evidence))
+def evidence_spans(text: str, evidence: str) -> list[tuple[int, int]]:
+    """Every place the evidence occurs in the document: a quote holding any of them holds the answer
+    ("UN General Assembly Resolution 2625 (XXV)" is named twice in the article). Empty when absent."""
+    spans, start = [], text.find(evidence)
+    while evidence and start >= 0:
+        spans.append((start, start + len(evidence)))
+        start = text.find(evidence, start + 1)
+    return spans

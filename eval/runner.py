@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from eval.metrics import covers, percentile, reciprocal_rank, token_f1
-from eval.questions import EvalQuestion, evidence_span
+from eval.questions import EvalQuestion, evidence_spans
 from qa.engine import Engine
 from qa.followup import resolve
 from qa.types import Quote
@@ -50,9 +50,10 @@ def run(engine: Engine, questions: list[EvalQuestion], mode: str, progress: bool
         answer = engine.answer(q.question, mode=mode, search=search, threshold=float("-inf"))
         latency = (time.perf_counter() - started) * 1000
         searched[q.id] = answer.searched or answer.question
-        span = evidence_span(texts.get(q.doc, ""), q.evidence) if q.answerable else None
+        spans = evidence_spans(texts.get(q.doc, ""), q.evidence) if q.answerable else []
         hits = [
-            bool(span) and quote.doc_id == q.doc and covers(quote.start, quote.end, *span) for quote in answer.quotes
+            quote.doc_id == q.doc and any(covers(quote.start, quote.end, *span) for span in spans)
+            for quote in answer.quotes
         ]
         verbatim = [texts[quote.doc_id][quote.start : quote.end] == quote.text for quote in answer.quotes]
         results.append(Result(q, searched[q.id], answer.quotes, hits, verbatim, answer.confidence, latency))

@@ -17,7 +17,7 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from eval.questions import HOLDOUT_FILE, EvalQuestion, load_questions
+from eval.questions import HOLDOUT_FILE, EvalQuestion, evidence_spans, load_questions
 from eval.runner import misses, run, summarize, sweep
 from index.ingest import read_corpus
 from index.tokenize import tokenize
@@ -35,6 +35,12 @@ def test_hit_and_mrr():
     assert reciprocal_rank([False, False, True]) == pytest.approx(1 / 3)
     assert reciprocal_rank([]) == 0.0
     assert covers(10, 50, 12, 50) and not covers(10, 50, 5, 20)
+
+
+def test_evidence_counts_wherever_the_document_says_it():
+    text = "Resolution 2625 (XXV) forbids it. It violates Resolution 2625 (XXV) again."
+    assert evidence_spans(text, "Resolution 2625 (XXV)") == [(0, 21), (46, 67)]
+    assert evidence_spans(text, "Resolution 242") == [] and evidence_spans(text, "") == []
 
 
 def test_token_f1_and_answer_containment():
