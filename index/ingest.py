@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -48,6 +49,18 @@ def file_hash(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def remembered_file_hash(path: Path) -> str:
+    """`file_hash`, remembered while the file keeps its size and modification time: the model weights
+    and WordNet are checked at every start and index build (the tests build many), and do not change."""
+    stat = path.stat()
+    return _remembered(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _remembered(path: str, size: int, mtime_ns: int) -> str:
+    return file_hash(Path(path))
 
 
 def corpus_fingerprint(corpus: Path) -> dict[str, str]:

@@ -22,6 +22,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
+from index.ingest import remembered_file_hash
 from index.tokenize import tokenize
 
 PARTS_OF_SPEECH = ("noun", "verb", "adj", "adv")
@@ -113,14 +114,7 @@ def _all_synonyms(folder: str, senses: int) -> dict[str, list[str]]:
 
 
 def wordnet_digest(folder: Path) -> str:
-    """sha256 over the index and data files, so a manifest says which WordNet its synonyms came from."""
+    """sha256 over the sha256 of each index and data file, so a manifest says which WordNet its synonyms
+    came from."""
     files = [folder / f"{kind}.{pos}" for pos in PARTS_OF_SPEECH for kind in ("index", "data")]
-    return _digest(tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
-
-
-@lru_cache(maxsize=4)
-def _digest(files: tuple[tuple[str, int, int], ...]) -> str:
-    digest = hashlib.sha256()
-    for name, _, _ in files:
-        digest.update(Path(name).read_bytes())
-    return digest.hexdigest()
+    return hashlib.sha256(" ".join(remembered_file_hash(f) for f in files).encode()).hexdigest()
