@@ -246,21 +246,22 @@ class Engine:
             return Answer(question, [], True, notice=OTHER_SCRIPT)
         if not self.question_terms(query)[0]:  # "What is it?": any quote would be a guess
             return Answer(question, [], True, notice=NOTHING_ASKED)
+        named = self.sources.named(query)
+        looked_for = self.sources.unnamed(query)  # "according to the article" says where, not what
         timings = {}
         t0 = time.perf_counter()
-        self.encode(query)
+        self.encode(looked_for)
         timings["encode"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        hits = self.rank(query, mode or settings.mode)
-        confidence, best_passage = self.confidence(query)
-        named = self.sources.named(query)
+        hits = self.rank(looked_for, mode or settings.mode)
+        confidence, best_passage = self.confidence(looked_for)
         if named:  # "according to the thread": quote that document only
             hits = [h for h in hits if self.stored.passages[h.index].doc_id in named]
             if best_passage is not None and self.stored.passages[best_passage].doc_id not in named:
                 best_passage = None
         timings["retrieve"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        spans = self.spans(query, hits, best_passage)
+        spans = self.spans(looked_for, hits, best_passage)
         threshold = settings.threshold if threshold is None else threshold
         chosen = []
         if confidence >= threshold:

@@ -191,13 +191,24 @@ def test_bm25_scores_over_postings_are_rank_bm25s(variant):
         assert bm25.scores(query) == pytest.approx(expected, abs=1e-9)
 
 
-def test_a_question_names_a_source_by_kind_publisher_or_author():
-    def doc(doc_id, **meta):
-        fields = {"title": doc_id, "author": None, "publisher": None, "url": None, "kind": None} | meta
-        return Document(doc_id=doc_id, text="", **fields)
+def metadata_only(doc_id, **meta):
+    """A document with no text, described as `sources.json` would describe it."""
+    fields = {"title": doc_id, "author": None, "publisher": None, "url": None, "kind": None} | meta
+    return Document(doc_id=doc_id, text="", **fields)
 
-    thread = doc("t", author="Rebecca Vincent (@rebecca_vincent)", kind="social media thread, 14 numbered posts")
-    article = doc("a", publisher="EVN Report", kind="analysis article with section headings")
+
+def seed_like_sources():
+    """The thread and the article, as the seeds' `sources.json` records them (ids "t" and "a")."""
+    thread = metadata_only(
+        "t", author="Rebecca Vincent (@rebecca_vincent)", kind="social media thread, 14 numbered posts"
+    )
+    article = metadata_only("a", publisher="EVN Report", kind="analysis article with section headings")
+    return thread, article
+
+
+def test_a_question_names_a_source_by_kind_publisher_or_author():
+    doc = metadata_only
+    thread, article = seed_like_sources()
     names = SourceNames([thread, article, doc("plain.txt")])
     assert names.named("Which city was shelled according to the thread?") == {"t"}
     assert names.named("What does Rebecca Vincent say?") == {"t"}
@@ -213,6 +224,21 @@ def test_a_question_names_a_source_by_kind_publisher_or_author():
     assert both.named("How does the thread differ from the article?") == set()  # naming all restricts nothing
     assert both.named("What does the author of the article propose?") == set()  # "author" + "article": both
     assert SourceNames([doc("x"), doc("y")]).named("the article") == set()  # no metadata, no names
+
+
+def test_the_phrase_naming_a_source_is_not_searched_for():
+    names = SourceNames(list(seed_like_sources()))
+    assert names.unnamed("What is Nakhichevan according to the article?") == "What is Nakhichevan?"
+    assert names.unnamed("Who are the protesters, according to the EVN Report article?") == "Who are the protesters?"
+    assert names.unnamed("According to the thread, why was the author expelled?") == "Why was the author expelled?"
+    assert names.unnamed("Who, according to Rebecca Vincent, is the problem?") == "Who is the problem?"
+    # Words that name no document are what the question is about; a bare phrase is left as it is.
+    kept = "What happened according to Human Rights Watch?"
+    assert names.unnamed(kept) == kept
+    assert names.unnamed("According to the article?") == "According to the article?"
+    assert names.unnamed("Who is the problem?") == "Who is the problem?"
+    unnamed = SourceNames([metadata_only("x")])
+    assert unnamed.unnamed("What is X according to the article?") == "What is X according to the article?"
 
 
 @pytest.mark.parametrize(
@@ -421,6 +447,15 @@ def test_a_named_source_is_the_only_one_quoted(engine, question, doc):
     assert answer.quotes and {q.doc_id for q in answer.quotes} == {doc}
     assert answer.only_from == [engine.documents[doc].title]
     assert engine.answer("Which city was shelled?").only_from == []
+
+
+def test_according_to_the_article_restricts_but_is_not_searched_for(engine):
+    named = engine.answer("What is Nakhichevan according to the article?")
+    plain = engine.answer("What is Nakhichevan?")
+    assert named.question == "What is Nakhichevan according to the article?" and named.searched is None
+    assert named.only_from == [engine.documents[ARTICLE].title]
+    assert (named.quotes[0].doc_id, named.quotes[0].start) == (plain.quotes[0].doc_id, plain.quotes[0].start)
+    assert "Nakhichevan is not an enclave but an exclave" in named.quotes[0].text
 
 
 def test_follow_up_is_searched_with_the_previous_question(engine):
