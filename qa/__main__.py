@@ -2,7 +2,8 @@
 
 With no QUESTION it reads one question per line from standard input and answers each in turn,
 loading the model once. With --json it prints one JSON line per input line, blank lines included (as
-an error object), so scripts can pair questions and answers by line number.
+an error object), so scripts can pair questions and answers by line number. As text, piped questions
+are each printed above their answer ("Q: …"), since no one typed them at a prompt.
 """
 
 from __future__ import annotations
@@ -62,14 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    def respond(question: str) -> int:
+    def respond(question: str, echo: bool = False) -> int:
+        if echo:  # a piped question: say which question the answer below is for
+            print(textwrap.fill(f"Q: {question.strip()}", width=100, subsequent_indent="   "), flush=True)
         try:
             answer = engine.answer(question)
         except BadQuestion as exc:
             if args.json:
                 print(json.dumps({"question": question, "error": str(exc)}, ensure_ascii=False), flush=True)
             else:
-                print(f"error: {exc}", flush=True)
+                print(f"error: {exc}" + ("\n" if echo else ""), flush=True)
             return 1
         if args.json:
             print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         # JSON lines answer line for line, a blank line with its error, so output line i is input line i.
         if line.strip() or args.json:
-            status = max(status, respond(line.rstrip("\n")))
+            status = max(status, respond(line.rstrip("\n"), echo=not interactive and not args.json))
     return status
 
 

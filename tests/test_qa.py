@@ -509,6 +509,17 @@ def test_cli_prints_quote_then_citation(seed_index):
     assert "“" in done.stdout and "— Rebecca Vincent" in done.stdout and "post 3/14" in done.stdout
 
 
+def test_cli_text_from_standard_input_puts_each_question_above_its_answer(seed_index):
+    done = run_cli(
+        ["ask", "--index", str(seed_index)],
+        stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nWho won the 2018 World Cup?\n",
+    )
+    out = done.stdout
+    shelled, cup = out.index("Q: How many days was"), out.index("Q: Who won the 2018 World Cup?")
+    assert shelled < out.index("44 days") < cup < out.index("The corpus does not answer this.")
+    assert out.count("Q: ") == 2 and "error" not in out  # as text, a blank line is skipped
+
+
 def test_cli_text_shows_the_sentence_a_quote_points_back_to_before_it(engine):
     from qa.__main__ import render_text
 
