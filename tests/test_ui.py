@@ -15,7 +15,15 @@ from index.build import build
 from qa.engine import Engine
 from qa.settings import Settings
 from tests.conftest import ROOT, write_corpus
-from ui.handler import INTERNAL_ERROR, Conversation, quote_choices, respond, show_in_source
+from ui.handler import (
+    ANSWER_QUOTES,
+    CLOSEST_PASSAGES,
+    INTERNAL_ERROR,
+    Conversation,
+    quote_choices,
+    respond,
+    show_in_source,
+)
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2"> [click](javascript:window.__xss=3)'
 ARTIFACTS = ROOT / "test-artifacts"
@@ -49,6 +57,10 @@ def test_abstention_is_plain_and_related_passages_are_apart(engine):
     html = history[1]["content"]
     assert answer.abstained and "The corpus does not answer this." in html
     assert html.index("Closest passages (not an answer)") < html.index("<blockquote")
+    # The side panel offers those passages too, and does not call them quotes of an answer.
+    assert conversation.quotes and conversation.labels() == CLOSEST_PASSAGES
+    _, conversation, _ = respond(engine, "How many children are stranded in Armenia?", history, conversation)
+    assert conversation.labels() == ANSWER_QUOTES
 
 
 def test_follow_up_uses_the_previous_question_and_says_so(engine):
@@ -250,6 +262,9 @@ def test_in_a_real_browser(server):
         wait.until(lambda d: "window.__xss=1" in d.find_element(By.CSS_SELECTOR, "#qa-chat").text)
         time.sleep(1)
         assert not driver.find_elements(By.CSS_SELECTOR, "#qa-source mark")  # the old highlight is gone
+        # The probe is not answered: the side panel names what it offers for what it is.
+        assert CLOSEST_PASSAGES[0] in driver.find_element(By.CSS_SELECTOR, "#qa-picker").text
+        assert CLOSEST_PASSAGES[1] in driver.find_element(By.CSS_SELECTOR, "#qa-copy").text
         assert driver.execute_script("return window.__xss === undefined")
         assert not driver.find_elements(By.CSS_SELECTOR, "#qa-chat img[src='x']")
         assert not driver.find_elements(By.CSS_SELECTOR, "#qa-chat a[href^='javascript']")

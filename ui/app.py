@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from qa.engine import Engine
-from ui.handler import Conversation, ask_api, quote_choices, respond, show_in_source
+from ui.handler import ANSWER_QUOTES, Conversation, ask_api, quote_choices, respond, show_in_source
 from ui.render import corpus_html
 
 EXAMPLES = [
@@ -45,13 +45,29 @@ def build_app(engine: Engine):
         choices = quote_choices(conversation)
         picked = 0 if choices else None
         _, copied = show_in_source(engine, conversation, picked)
-        return history, conversation, "", gr.update(choices=choices, value=picked), copied, SOURCE_HINT
+        picker_label, copy_label = conversation.labels()
+        return (
+            history,
+            conversation,
+            "",
+            gr.update(choices=choices, value=picked, label=picker_label),
+            gr.update(value=copied, label=copy_label),
+            SOURCE_HINT,
+        )
 
     def on_show(index, conversation):
         return show_in_source(engine, conversation, index)
 
     def on_clear():
-        return [], Conversation(), "", gr.update(choices=[], value=None), "", SOURCE_HINT
+        picker_label, copy_label = Conversation().labels()
+        return (
+            [],
+            Conversation(),
+            "",
+            gr.update(choices=[], value=None, label=picker_label),
+            gr.update(value="", label=copy_label),
+            SOURCE_HINT,
+        )
 
     def api(question: str, previous: str = "") -> dict:
         """Answer a question with verbatim quotes and citations (JSON)."""
@@ -77,10 +93,10 @@ def build_app(engine: Engine):
                 clear = gr.Button("Clear conversation", variant="secondary", elem_id="qa-clear")
                 gr.Examples(EXAMPLES, inputs=question, label="Example questions")
             with gr.Column(scale=2):
-                picker = gr.Radio(label="Quotes of the last answer", choices=[], elem_id="qa-picker")
+                picker = gr.Radio(label=ANSWER_QUOTES[0], choices=[], elem_id="qa-picker")
                 show = gr.Button("Show in source", elem_id="qa-show")
                 copy = gr.Textbox(
-                    label="Quote with citation (copy)", lines=4, interactive=False, buttons=["copy"], elem_id="qa-copy"
+                    label=ANSWER_QUOTES[1], lines=4, interactive=False, buttons=["copy"], elem_id="qa-copy"
                 )
                 source = gr.HTML(SOURCE_HINT, elem_id="qa-source")
                 with gr.Accordion("The corpus", open=False):

@@ -19,10 +19,21 @@ INTERNAL_ERROR = "Something went wrong while answering. Please try again."
 SHOWN_QUESTION_CHARS = 300
 
 
+ANSWER_QUOTES = ("Quotes of the last answer", "Quote with citation (copy)")
+# When the corpus does not answer, the side panel offers the closest passages, and must not call them quotes
+# of an answer: copied from there they would pass for one.
+CLOSEST_PASSAGES = ("Closest passages (not an answer)", "Closest passage with citation (not an answer)")
+
+
 @dataclass(frozen=True)
 class Conversation:
     previous: str | None = None  # what the last answered question searched for (for follow-ups)
     quotes: tuple[Quote, ...] = field(default_factory=tuple)  # the last answer's quotes (or closest passages)
+    answered: bool = True  # False when `quotes` are the closest passages to a question the corpus does not answer
+
+    def labels(self) -> tuple[str, str]:
+        """The side panel's labels: (the quote picker, the box to copy a quote with its citation from)."""
+        return ANSWER_QUOTES if self.answered else CLOSEST_PASSAGES
 
 
 def _shown_question(question: str) -> str:
@@ -38,7 +49,9 @@ def respond(engine: Engine, question: str, history: list[dict] | None, conversat
     try:
         answer = engine.answer(question, search=resolve(question, conversation.previous))
         reply = answer_html(answer)
-        conversation = Conversation(answer.searched or answer.question, tuple(answer.quotes or answer.related))
+        conversation = Conversation(
+            answer.searched or answer.question, tuple(answer.quotes or answer.related), answered=not answer.abstained
+        )
     except BadQuestion as exc:
         reply = f"<p>{escape(str(exc))}</p>"
     except Exception:  # a user sees one sentence, the log keeps the traceback
