@@ -110,7 +110,9 @@ def test_a_passage_offers_the_best_spans_on_either_side_of_its_best_one():
 
 
 def test_passage_signals_add_the_same_to_every_span_of_the_passage():
-    weights = SpanWeights(dense=0.5, pieces=1.0, passage=0.5, lexical=0.5, prior=0.25, keywords=0.25, answer_type=0.2)
+    weights = SpanWeights(
+        dense=0.5, pieces=1.0, passage=0.5, lexical=0.5, prior=0.25, keywords=0.25, answer_type=0.2, dense_unseen=0.4
+    )
     rules = SpanRules(extra_sentence_cost=0.1)
     weak = evidence([[0.2, 0.6]], [5, 5], passage=PassageSignals(cosine=0.2, prior=0.5, keywords=0.0))
     strong = evidence([[0.2, 0.6]], [5, 5], passage=PassageSignals(cosine=0.2, prior=0.5, keywords=1.0))
@@ -120,10 +122,11 @@ def test_passage_signals_add_the_same_to_every_span_of_the_passage():
     assert span_score(weak, 0, 2, {}, weights, rules) == pytest.approx(0.6 + 0.1 + 0.125 - 0.1)
     with pytest.raises(ValueError):
         SpanWeights(keywords=-0.1)
-    # For a question whose words the corpus mostly lacks, shared words count for less.
+    # For a question whose words the corpus mostly lacks, shared words count for less, its vector for more.
     seen = weights.seeing(0.25)
-    assert (seen.lexical, seen.keywords) == (0.125, 0.0625)
-    assert (seen.dense, seen.pieces, seen.passage, seen.prior) == (0.5, 1.0, 0.5, 0.25)
+    assert (seen.lexical, seen.keywords, seen.dense) == pytest.approx((0.125, 0.0625, 0.5 + 0.4 * 0.75))
+    assert (seen.pieces, seen.passage, seen.prior) == (1.0, 0.5, 0.25)
+    assert weights.seeing(1.0).dense == 0.5
 
 
 def test_pick_spans_skips_irrelevant_and_overlapping_spans():
