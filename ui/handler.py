@@ -12,7 +12,7 @@ from index.errors import BadQuestion
 from qa.engine import Engine
 from qa.followup import resolve
 from qa.types import Quote
-from ui.render import answer_html, escape, quote_with_citation, source_html
+from ui.render import CLOSEST_HEADING, answer_html, escape, quote_with_citation, source_html
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = "Something went wrong while answering. Please try again."
@@ -22,7 +22,7 @@ SHOWN_QUESTION_CHARS = 300
 ANSWER_QUOTES = ("Quotes of the last answer", "Quote with citation (copy)")
 # When the corpus does not answer, the side panel offers the closest passages, and must not call them quotes
 # of an answer: copied from there they would pass for one.
-CLOSEST_PASSAGES = ("Closest passages (not an answer)", "Closest passage with citation (not an answer)")
+CLOSEST_PASSAGES = (CLOSEST_HEADING, "Closest passage with citation (not an answer)")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from index.tokenize import words as content_words
 from qa.types import Answer, Excerpt, Quote
 
+CLOSEST_HEADING = "Closest passages (not an answer)"  # above the passages shown when the corpus does not answer
+
 _ESCAPES = {c: f"&#{ord(c)};" for c in "&<>\"'[]()*_`#!|\\~{}"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -113,7 +115,7 @@ def answer_html(answer: Answer) -> str:
             f'<p class="qa-abstain"><strong>{escape(answer.notice or "The corpus does not answer this.")}</strong></p>'
         )
         if answer.related:
-            parts.append('<p class="qa-related-heading">Closest passages (not an answer):</p>')
+            parts.append(f'<p class="qa-related-heading">{CLOSEST_HEADING}:</p>')
             parts.append(quotes_html(answer.related, words))
     else:
         parts.append(quotes_html(answer.quotes, words))
