@@ -51,6 +51,20 @@ def test_token_f1_and_answer_containment():
     assert not contains_answer("Carolina lost.", ["Denver Broncos"])
 
 
+def test_squad_questions_that_do_not_repeat_their_answer_sentence_are_told_apart():
+    from eval.benchmarks import LOW_OVERLAP, answer_sentence, shared_terms
+
+    text = "Super Bowl 50 was an American football game. The game was played at Levi's Stadium in Santa Clara."
+    sentences = [(0, 44), (45, len(text))]
+    where = text.index("Levi")
+    assert answer_sentence(text, sentences, "Levi's Stadium", where) == text[45:]
+    assert answer_sentence(text, sentences, "Levi's Stadium", 3) == text[45:]  # an offset that is off
+    assert answer_sentence(text, sentences, "Wembley", 0) is None
+    # "Where did Super Bowl 50 take place?" shares none of its terms with the sentence holding the answer.
+    assert shared_terms("Where did Super Bowl 50 take place?", text[45:]) == 0.0 <= LOW_OVERLAP
+    assert shared_terms("Where was the game played?", text[45:]) == 1.0 > LOW_OVERLAP
+
+
 def test_ndcg_and_recall():
     relevance = {"a": 1, "b": 1}
     assert ndcg_at_k(["a", "b", "c"], relevance, 10) == 1.0
