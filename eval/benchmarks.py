@@ -62,7 +62,7 @@ def shared_terms(question: str, sentence: str) -> float:
 def answer_sentence(text: str, sentences: list[tuple[int, int]], answer: str, start: int) -> str | None:
     """The sentence (of `sentences`, (start, end) offsets into `text`) that holds `answer`, given where the
     data say it starts; found by its text when the offset is off. None when the answer is not there."""
-    if text[start : start + len(answer)] != answer:
+    if start < 0 or text[start : start + len(answer)] != answer:
         start = text.find(answer)
     return next((text[a:b] for a, b in sentences if a <= start < b), None) if start >= 0 else None
 
@@ -98,10 +98,8 @@ def squad(
         top3 += any(hits[:3])
         if answer.quotes:
             words.append(len(answer.quotes[0].text.split()))
-        starts = q.get("answer_starts") or [-1]
-        holding = answer_sentence(
-            texts.get(q["doc_id"], ""), sentences.get(q["doc_id"], []), q["answers"][0], starts[0]
-        )
+        start = (q.get("answer_starts") or [-1])[0]  # -1: found by the answer's text
+        holding = answer_sentence(texts.get(q["doc_id"], ""), sentences.get(q["doc_id"], []), q["answers"][0], start)
         if holding is not None and shared_terms(q["question"], holding) <= LOW_OVERLAP:
             low.append((any(hits[:1]), any(hits[:3])))
     n = len(questions)

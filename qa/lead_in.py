@@ -29,14 +29,12 @@ _HANGING = (
     "however|nevertheless|even so|instead|still|yet|but"
 )
 _REFERRING = "such|this|these|that|those|they|them|their|theirs|he|him|his|she|her|hers|it|its"
-_POINTS_BACK = re.compile(
-    rf"^(?:\d{{1,3}}/\s+)?[\"“‘(]?\s*(?:(?:{_ADDING})\b,?\s*)?(?:{_HANGING}|{_REFERRING})\b", re.IGNORECASE
-)
+# How a sentence opens before the word that matters: a thread's post number ("7/ "), an opening quote
+# mark or bracket, an adding connective ("Moreover, ").
+_OPENING = rf"^(?:\d{{1,3}}/\s+)?[\"“‘(]?\s*(?:(?:{_ADDING})\b,?\s*)?"
+_POINTS_BACK = re.compile(rf"{_OPENING}(?:{_HANGING}|{_REFERRING})\b", re.IGNORECASE)
 _EMPTY_IT = re.compile(
-    r"^(?:\d{1,3}/\s+)?[\"“‘(]?\s*(?:(?:"
-    + _ADDING
-    + r")\b,?\s*)?it (?:is|was|will be|would be|has been|had been|seems|remains) "
-    r"(?:not )?(?:[\w-]+ ){1,2}(?:to|that)\b",
+    rf"{_OPENING}it (?:is|was|will be|would be|has been|had been|seems|remains) (?:not )?(?:[\w-]+ ){{1,2}}(?:to|that)\b",
     re.IGNORECASE,
 )
 

@@ -46,6 +46,7 @@ class SourceNames:
     def __init__(self, documents: list[Document]) -> None:
         self.total = len(documents)
         self.names = {d.doc_id: n for d in documents if (n := naming_words(d))}
+        self.any_name = frozenset().union(*self.names.values())
 
     def named(self, question: str) -> frozenset[str]:
         """The ids of the documents the question names; empty when it names none or all of them."""
@@ -58,11 +59,10 @@ class SourceNames:
     def unnamed(self, question: str) -> str:
         """The question without an "according to …" phrase whose words all name documents (see the module
         docstring); unchanged when it has none, or when nothing would be left."""
-        names = frozenset().union(*self.names.values())
 
         def drop(match: re.Match[str]) -> str:
             said = words(match.group(2).replace("'s", "").replace("’s", ""))
-            return " " if said and all(w in names for w in said) else match.group(0)
+            return " " if said and all(w in self.any_name for w in said) else match.group(0)
 
         left = _ACCORDING.sub(drop, question)
         if left == question:
