@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,12 +18,14 @@ import numpy as np
 
 from index.embed import MODEL_NAME, Encoder, model_hash
 from index.errors import IndexMismatch, IndexNotFound, QAError
-from index.ingest import corpus_fingerprint, read_corpus
+from index.ingest import corpus_fingerprint, file_hash, read_corpus
 from index.passages import MAX_SENTENCES, MAX_WORDS, segment
+from index.query_encoder import QUERY_MODEL
 from index.store import (
     FORMAT_VERSION,
     StoredIndex,
     TokenVectors,
+    live_folder,
     quantize,
     read_index,
     rebuild_command,
@@ -73,6 +76,7 @@ class BuildSummary:
     folder: str = ""
     synonyms: int = 0  # words the corpus lacks that have synonyms in it
     wordnet: str = ""  # the WordNet folder the synonyms came from ("" when none was found)
+    no_query_model: str = ""  # why the network was not exported for answering without torch, if it was not
 
     def lines(self) -> list[str]:
         out = [
@@ -91,6 +95,11 @@ class BuildSummary:
         else:
             out.append(
                 f"No WordNet found, so no synonyms: questions match the corpus's own words only ({FETCH_WORDNET})."
+            )
+        if self.no_query_model:
+            out.append(
+                f"The model could not be exported for answering ({self.no_query_model}): "
+                "questions will be encoded with torch, which loads more slowly."
             )
         if self.unusable:
             out.append(f"The previous index was not reused ({self.unusable}), so every document counts as added.")
@@ -226,6 +235,9 @@ def build(
     )
     sentence_tokens = TokenVectors.pack([sentence_cache[k][1] for k in sentence_keys], dimension)
 
+    staged = out / f".{QUERY_MODEL}.{os.getpid()}.tmp"
+    no_query_model = _stage_query_model(staged, previous, out, digest, encoder)
+
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": {"name": MODEL_NAME, "sha256": digest, "dimension": int(dimension)},
@@ -240,6 +252,9 @@ def build(
         "synonyms": {"wordnet_sha256": wordnet_digest(wordnet_folder), "words": len(synonyms)}
         if wordnet_folder
         else None,
+        "query_model": None
+        if no_query_model
+        else {"file": QUERY_MODEL, "bytes": staged.stat().st_size, "sha256": file_hash(staged)},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     stored = StoredIndex(
@@ -256,7 +271,9 @@ def build(
         sentence_tokens=sentence_tokens,
         synonyms=synonyms,
     )
-    folder = write_index(out, stored, passage_vectors, sentence_vectors)
+    folder = write_index(
+        out, stored, passage_vectors, sentence_vectors, {} if no_query_model else {QUERY_MODEL: staged}
+    )
 
     before = {d.doc_id: d.text for d in previous.documents} if previous else {}
     return BuildSummary(
@@ -274,7 +291,31 @@ def build(
         folder=str(folder),
         synonyms=len(synonyms),
         wordnet=str(wordnet_folder or ""),
+        no_query_model=no_query_model,
     )
+
+
+def _stage_query_model(staged: Path, previous: StoredIndex | None, out: Path, digest: str, encoder: Encoder) -> str:
+    """Put the network for answering without torch (`index.query_encoder`) at `staged`: linked from the
+    previous build when it came from the same weights (a rebuild that embeds nothing loads no model),
+    else exported from `encoder`. Returns "" when it is there, else why not."""
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.unlink(missing_ok=True)
+    earlier = previous.manifest.get("query_model") if previous is not None else None
+    if earlier and previous.manifest["model"]["sha256"] == digest:
+        source = live_folder(out) / earlier["file"]
+        if source.is_file() and file_hash(source) == earlier.get("sha256"):  # not damaged since
+            try:
+                os.link(source, staged)
+            except OSError:  # another file system, or links not allowed
+                shutil.copyfile(source, staged)
+            return ""
+    try:
+        encoder.export_onnx(staged)
+    except Exception as exc:  # no onnx package, an encoder without a network (tests), an exporter error
+        staged.unlink(missing_ok=True)
+        return f"{exc.__class__.__name__}: {exc}".split("\n")[0][:200]
+    return ""
 
 
 def check_index(manifest: dict, out: Path, corpus: Path | None = None) -> None:
@@ -316,8 +357,28 @@ def check_synonyms(manifest: dict, out: Path, corpus: Path | None = None) -> Non
         )
 
 
+def check_query_model(manifest: dict, out: Path, corpus: Path | None = None) -> None:
+    """Refuse, so that it gets rebuilt, an index built before builds exported the network for answering
+    without torch (`index.query_encoder`). Loading it still works (with torch), and so does an index whose
+    export failed (its manifest says "query_model": null: rebuilding would fail the same way). Also refuse
+    one whose file is not the one the build wrote (loading checks only its size)."""
+    if "query_model" not in manifest:
+        raise IndexMismatch(
+            f"The index at {out} has no model for answering without torch; "
+            f"rebuild it with: {rebuild_command(out, corpus)}."
+        )
+    exported = manifest["query_model"]
+    if exported and file_hash(live_folder(out) / exported["file"]) != exported.get("sha256"):
+        raise IndexMismatch(
+            f"The index at {out} is damaged ({exported['file']} has changed); "
+            f"rebuild it with: {rebuild_command(out, corpus)}."
+        )
+
+
 def check_current(manifest: dict, out: Path, corpus: Path | None = None) -> None:
     """Whether `make run`, `index build --if-stale` and the benchmarks can use the index as it is: it
-    matches the corpus and the model (`check_index`) and has the synonyms of the WordNet found now."""
+    matches the corpus and the model (`check_index`), has the synonyms of the WordNet found now and the
+    network for encoding questions."""
     check_index(manifest, out, corpus)
     check_synonyms(manifest, out, corpus)
+    check_query_model(manifest, out, corpus)

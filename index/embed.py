@@ -12,6 +12,7 @@ word pieces with a sentence's one by one (see `qa.extract.token_match`), which c
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def content_pieces(pieces: list[str]) -> list[int]:
     ]
 
 
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
 
@@ -98,5 +99,44 @@ class Encoder:
             vectors.append(out["sentence_embedding"].float().numpy())
             ids = out["input_ids"][out["attention_mask"].bool()].tolist()
             keep = content_pieces(tokenizer.convert_ids_to_tokens(ids))
-            tokens.append(_unit_rows(out["token_embeddings"].float().numpy()[keep]))
-        return _unit_rows(np.stack(vectors)), tokens
+            tokens.append(unit_rows(out["token_embeddings"].float().numpy()[keep]))
+        return unit_rows(np.stack(vectors)), tokens
+
+    def export_onnx(self, path: Path) -> None:
+        """Write the network (word pieces in, their contextual vectors out) as ONNX, for answering
+        questions without torch (`index.query_encoder`). Pooling and normalising stay outside it."""
+        import torch
+
+        network = _hidden_states(self.model[0].auto_model).eval()
+        example = torch.ones((1, 8), dtype=torch.int64)
+        axes = {0: "texts", 1: "pieces"}
+        # The tracer warns about Python branches on shapes it follows; they do not vary with the input here.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                network,
+                (example, example, torch.zeros_like(example)),
+                str(path),
+                dynamo=False,
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["hidden"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "hidden": axes},
+                opset_version=17,
+            )
+
+
+def _hidden_states(bert):
+    """The transformer as a module that returns only its last hidden states (what ONNX export needs)."""
+    import torch
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    return HiddenStates()

@@ -16,6 +16,10 @@ Layout of `DIR` (default `var/index`):
         tokens.offsets.npy  int64: sentence i owns rows offsets[i]:offsets[i + 1]
         synonyms.json       for words the corpus lacks, the corpus terms WordNet gives as synonyms
                             (`index.wordnet`); an index built without WordNet has none
+        query_model.onnx    the model's network, for encoding questions without torch
+                            (`index.query_encoder`); the manifest gives its size. Absent when the
+                            export failed (the manifest then says "query_model": null and
+                            questions are encoded with torch)
 
 Nothing is pickled (the .npy files are read with allow_pickle=False, memory-mapped, so a large
 corpus's word-piece vectors stay on disk until a question needs them). A build killed before it
@@ -128,8 +132,15 @@ def _flat_index(vectors: np.ndarray, dimension: int) -> faiss.Index:
     return index
 
 
-def write_index(out: Path, index: StoredIndex, passage_vectors: np.ndarray, sentence_vectors: np.ndarray) -> Path:
-    """Write a complete build next to the live one, then switch CURRENT to it in one rename."""
+def write_index(
+    out: Path,
+    index: StoredIndex,
+    passage_vectors: np.ndarray,
+    sentence_vectors: np.ndarray,
+    files: dict[str, Path] | None = None,
+) -> Path:
+    """Write a complete build next to the live one, then switch CURRENT to it in one rename. `files`
+    (name in the build: a file prepared beside it, under `out`) are moved in before the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     folder = out / name
@@ -157,6 +168,8 @@ def write_index(out: Path, index: StoredIndex, passage_vectors: np.ndarray, sent
     (folder / "synonyms.json").write_text(json.dumps(index.synonyms), encoding="utf-8")
     for file_name, array in _token_files(index.sentence_tokens):
         np.save(folder / file_name, array, allow_pickle=False)
+    for file_name, path in (files or {}).items():
+        os.replace(path, folder / file_name)
     # The manifest goes last: a folder without one is an unfinished build.
     (folder / "manifest.json").write_text(json.dumps(index.manifest, indent=2), encoding="utf-8")
     pointer_tmp = out / f"{POINTER}.{os.getpid()}.tmp"
@@ -182,9 +195,12 @@ def _read_tokens(folder: Path) -> TokenVectors:
 
 
 def remove_stale_builds(out: Path, keep: str) -> None:
+    """Remove earlier builds, and the files that builds killed before they finished left beside them."""
     for child in out.iterdir():
         if child.is_dir() and child.name.startswith("build-") and child.name != keep:
             shutil.rmtree(child, ignore_errors=True)
+        elif child.is_file() and child.name.endswith(".tmp"):
+            child.unlink(missing_ok=True)
 
 
 def live_folder(out: Path) -> Path:
@@ -208,6 +224,10 @@ def read_manifest(out: Path) -> dict:
     return manifest
 
 
+class CutShort(ValueError):
+    """A file of the build is shorter than the manifest says."""
+
+
 def read_index(out: Path) -> StoredIndex:
     manifest = read_manifest(out)
     folder = live_folder(out)
@@ -215,13 +235,18 @@ def read_index(out: Path) -> StoredIndex:
         return _read_build(folder, manifest)
     except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError) as exc:
         # A file deleted or cut short by hand (faiss raises RuntimeError, numpy and json ValueError).
-        missing = f" ({Path(str(exc.filename)).name} is missing)" if isinstance(exc, FileNotFoundError) else ""
-        raise IndexMismatch(
-            f"The index at {out} is damaged{missing}; rebuild it with: {rebuild_command(out)}."
-        ) from exc
+        detail = ""
+        if isinstance(exc, FileNotFoundError):
+            detail = f" ({Path(str(exc.filename)).name} is missing)"
+        elif isinstance(exc, CutShort):
+            detail = f" ({exc})"
+        raise IndexMismatch(f"The index at {out} is damaged{detail}; rebuild it with: {rebuild_command(out)}.") from exc
 
 
 def _read_build(folder: Path, manifest: dict) -> StoredIndex:
+    query_model = manifest.get("query_model")
+    if query_model and (folder / query_model["file"]).stat().st_size != query_model["bytes"]:
+        raise CutShort(f"{query_model['file']} is cut short")
     documents = [Document(**row) for row in _read_jsonl(folder / "documents.jsonl")]
     passage_rows = _read_jsonl(folder / "passages.jsonl")
     sentence_rows = _read_jsonl(folder / "sentences.jsonl")

@@ -10,7 +10,9 @@ import numpy as np
 
 from index.build import check_index
 from index.embed import Encoder
-from index.store import StoredIndex, read_index, stored_vectors
+from index.errors import IndexMismatch
+from index.query_encoder import OnnxEncoder, query_encoder
+from index.store import StoredIndex, live_folder, read_index, rebuild_command, stored_vectors
 from index.tokenize import tokenize
 from index.types import is_record
 from qa.answer_type import answer_type, holds
@@ -39,7 +41,7 @@ LEAD_IN_WORDS = 80  # a second sentence of context joins only while the two stay
 class Engine:
     """Holds one index and the model; `answer()` is safe to call many times (the model loads once)."""
 
-    def __init__(self, stored: StoredIndex, settings: Settings, encoder: Encoder | None = None) -> None:
+    def __init__(self, stored: StoredIndex, settings: Settings, encoder: Encoder | OnnxEncoder | None = None) -> None:
         self.settings = settings
         self.stored = stored
         self.encoder = encoder or Encoder()
@@ -77,9 +79,18 @@ class Engine:
         self.encode_cached = lru_cache(maxsize=512)(self._encode)
 
     @classmethod
-    def load(cls, settings: Settings, encoder: Encoder | None = None) -> Engine:
-        stored = read_index(Path(settings.index))
-        check_index(stored.manifest, Path(settings.index), settings.corpus)
+    def load(cls, settings: Settings, encoder: Encoder | OnnxEncoder | None = None) -> Engine:
+        """The index at `settings.index`, checked against the corpus and the model. Questions are encoded
+        by `encoder`, or by the network the build exported (`index.query_encoder`), without torch."""
+        out = Path(settings.index)
+        stored = read_index(out)
+        check_index(stored.manifest, out, settings.corpus)
+        if encoder is None:
+            try:
+                encoder = query_encoder(live_folder(out), stored.manifest)
+            except IndexMismatch as exc:
+                command = rebuild_command(out, settings.corpus)
+                raise IndexMismatch(f"The index at {out} is damaged ({exc}); rebuild it with: {command}.") from exc
         return cls(stored, settings, encoder)
 
     def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:

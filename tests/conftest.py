@@ -42,11 +42,12 @@ def seed_index(seed_corpus, encoder, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(seed_index, encoder):
+def engine(seed_index):
+    """The engine as the product loads it: questions encoded by the network the build exported."""
     from qa.engine import Engine
     from qa.settings import Settings
 
-    return Engine.load(Settings(index=seed_index), encoder)
+    return Engine.load(Settings(index=seed_index))
 
 
 def write_corpus(folder: Path, files: dict[str, str | bytes], sources: dict | None = None) -> Path:

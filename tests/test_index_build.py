@@ -6,6 +6,7 @@ import pytest
 
 from index.build import build, check_index
 from index.errors import IndexMismatch, IndexNotFound
+from index.query_encoder import QUERY_MODEL
 from index.store import live_folder, read_index, read_manifest
 from qa.engine import Engine
 from qa.settings import Settings
@@ -188,3 +189,125 @@ def test_a_records_sentences_are_searched_with_its_title(tmp_path, encoder):
     engine = Engine(read_index(tmp_path / "idx"), Settings(index=tmp_path / "idx"), encoder)
     answer = engine.answer("What is a glacier?")
     assert (answer.quotes[0].title, answer.quotes[0].text) == ("glacier", "a slowly moving mass of ice")
+
+
+def test_questions_are_encoded_without_torch_exactly_as_torch_encodes_them(engine, encoder):
+    from index.query_encoder import OnnxEncoder
+
+    assert isinstance(engine.encoder, OnnxEncoder)  # what `Engine.load` picks for a fresh build
+    texts = [
+        "Why can't kids attend lessons?",
+        "What is the Lachin Corridor also called?",
+        "“Road of Life” – 1,100 Nagorno-Karabakh Armenians (U.S., U.N.)",
+        "blockade " * 400,  # past the model's 256 word pieces: cut the same way
+    ]
+    vectors, pieces = engine.encoder.encode_tokens(texts)  # one batch, padded to its longest text
+    expected_vectors, expected_pieces = encoder.encode_tokens(texts)
+    assert np.sum(vectors * expected_vectors, axis=1).min() > 0.9999
+    for got, expected in zip(pieces, expected_pieces, strict=True):
+        assert got.shape == expected.shape and np.sum(got * expected, axis=1).min() > 0.9999
+    assert len(pieces[3]) == 254  # 256 pieces less [CLS] and [SEP]
+
+
+def test_answers_are_the_same_with_either_encoder(engine, encoder):
+    with_torch = Engine(engine.stored, engine.settings, encoder)
+    for question in ("Why are schools closed?", "Who really makes up the so-called environmentalists?"):
+        fast, slow = engine.answer(question), with_torch.answer(question)
+        assert [(q.doc_id, q.start, q.end) for q in fast.quotes] == [(q.doc_id, q.start, q.end) for q in slow.quotes]
+        assert fast.quotes and fast.confidence == pytest.approx(slow.confidence, abs=1e-4)
+
+
+def test_answering_from_the_command_line_does_not_load_torch(seed_index):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from qa.__main__ import main; "
+        f"code = main(['ask', '--json', '--index', {str(seed_index)!r}, 'Why are schools closed?']); "
+        "print('torch loaded' if 'torch' in sys.modules else 'no torch', code)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answer, verdict = done.stdout.strip().splitlines()
+    assert "lack of heating" in json.loads(answer)["quotes"][0]["text"]
+    assert verdict == "no torch 0"
+
+
+def test_a_rebuild_reuses_the_exported_model_and_cleans_up_after_a_killed_build(tmp_path, encoder, monkeypatch):
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    build(corpus, out, encoder)
+    size = (live_folder(out) / QUERY_MODEL).stat().st_size
+    exported = read_manifest(out)["query_model"]
+    assert (exported["file"], exported["bytes"], len(exported["sha256"])) == (QUERY_MODEL, size, 64)
+    assert size > 80_000_000
+    (out / f".{QUERY_MODEL}.12345.tmp").write_bytes(b"left by a build that was killed")
+
+    def no_export(self, path):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(type(encoder), "export_onnx", no_export)
+    (corpus / "deserts.txt").write_text("The Gobi is a cold desert.", encoding="utf-8")
+    build(corpus, out, encoder)  # same weights: the previous build's file is reused
+    assert (live_folder(out) / QUERY_MODEL).stat().st_size == size
+    assert sorted(p.name for p in out.iterdir()) == sorted(["CURRENT", live_folder(out).name])
+    assert "Gobi" in Engine.load(Settings(index=out, corpus=corpus)).answer("Which desert is cold?").quotes[0].text
+
+
+def test_without_an_exported_model_questions_are_encoded_with_torch(tmp_path, encoder, monkeypatch):
+    from index.build import check_current
+    from index.embed import Encoder
+
+    def failing_export(self, path):
+        raise RuntimeError("exporter failed\nwith details")
+
+    monkeypatch.setattr(type(encoder), "export_onnx", failing_export)
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    summary = build(corpus, out, encoder)
+    assert (
+        "The model could not be exported for answering (RuntimeError: exporter failed): questions will be "
+        "encoded with torch, which loads more slowly." in summary.lines()
+    )
+    assert read_manifest(out)["query_model"] is None and not (live_folder(out) / QUERY_MODEL).exists()
+    check_current(read_manifest(out), out, corpus)  # current as it is: a rebuild would fail the same way
+    engine = Engine.load(Settings(index=out, corpus=corpus))
+    assert type(engine.encoder) is Encoder
+    assert "Nile" in engine.answer("Which river floods every summer?").quotes[0].text
+
+
+def test_an_index_built_before_the_export_is_rebuilt_when_stale(tmp_path, encoder):
+    from index.__main__ import main
+
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    build(corpus, out, encoder)
+    manifest_file = live_folder(out) / "manifest.json"
+    old = json.loads(manifest_file.read_text())
+    del old["query_model"]
+    manifest_file.write_text(json.dumps(old))
+    (live_folder(out) / QUERY_MODEL).unlink()
+    assert len(Engine.load(Settings(index=out, corpus=corpus)).stored.sentences) > 0  # still answers, with torch
+    assert main(["build", "--corpus", str(corpus), "--out", str(out), "--if-stale", "--quiet"]) == 0
+    assert read_manifest(out)["query_model"]["file"] == QUERY_MODEL
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [("remove", "is missing"), ("truncate", "is cut short"), ("garble", "cannot be loaded: InvalidProtobuf")],
+)
+def test_a_damaged_exported_model_is_refused_in_one_sentence(tmp_path, encoder, damage, said):
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    build(corpus, out, encoder)
+    victim = live_folder(out) / QUERY_MODEL
+    if damage == "remove":
+        victim.unlink()
+    elif damage == "truncate":
+        victim.write_bytes(victim.read_bytes()[:1000])
+    else:  # same size, other bytes: only loading it tells
+        victim.write_bytes(b"\x07" * victim.stat().st_size)
+    with pytest.raises(
+        IndexMismatch, match=rf"^The index at \S+ is damaged \({QUERY_MODEL} {said}\); rebuild it with: "
+    ):
+        Engine.load(Settings(index=out, corpus=corpus))
+    from index.__main__ import main
+
+    assert main(["build", "--corpus", str(corpus), "--out", str(out), "--if-stale", "--quiet"]) == 0
+    assert "Nile" in Engine.load(Settings(index=out, corpus=corpus)).answer("Which river floods?").quotes[0].text
