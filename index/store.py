@@ -224,8 +224,8 @@ def read_manifest(out: Path) -> dict:
     return manifest
 
 
-class CutShort(ValueError):
-    """A file of the build is shorter than the manifest says."""
+class WrongSize(ValueError):
+    """A file of the build is not the size the manifest gives."""
 
 
 def read_index(out: Path) -> StoredIndex:
@@ -238,15 +238,17 @@ def read_index(out: Path) -> StoredIndex:
         detail = ""
         if isinstance(exc, FileNotFoundError):
             detail = f" ({Path(str(exc.filename)).name} is missing)"
-        elif isinstance(exc, CutShort):
+        elif isinstance(exc, WrongSize):
             detail = f" ({exc})"
         raise IndexMismatch(f"The index at {out} is damaged{detail}; rebuild it with: {rebuild_command(out)}.") from exc
 
 
 def _read_build(folder: Path, manifest: dict) -> StoredIndex:
     query_model = manifest.get("query_model")
-    if query_model and (folder / query_model["file"]).stat().st_size != query_model["bytes"]:
-        raise CutShort(f"{query_model['file']} is cut short")
+    if query_model:  # 90 MB: its size is checked here, its sha256 by `index.build.check_query_model`
+        size = (folder / query_model["file"]).stat().st_size
+        if size != query_model["bytes"]:
+            raise WrongSize(f"{query_model['file']} {'is cut short' if size < query_model['bytes'] else 'has grown'}")
     documents = [Document(**row) for row in _read_jsonl(folder / "documents.jsonl")]
     passage_rows = _read_jsonl(folder / "passages.jsonl")
     sentence_rows = _read_jsonl(folder / "sentences.jsonl")
