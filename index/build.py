@@ -25,6 +25,7 @@ from index.store import (
     FORMAT_VERSION,
     StoredIndex,
     TokenVectors,
+    damaged,
     live_folder,
     quantize,
     read_index,
@@ -236,7 +237,7 @@ def build(
     sentence_tokens = TokenVectors.pack([sentence_cache[k][1] for k in sentence_keys], dimension)
 
     staged = out / f".{QUERY_MODEL}.{os.getpid()}.tmp"
-    no_query_model = _stage_query_model(staged, previous, out, digest, encoder)
+    query_model, no_query_model = _stage_query_model(staged, previous, out, digest, encoder)
 
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -252,9 +253,7 @@ def build(
         "synonyms": {"wordnet_sha256": wordnet_digest(wordnet_folder), "words": len(synonyms)}
         if wordnet_folder
         else None,
-        "query_model": None
-        if no_query_model
-        else {"file": QUERY_MODEL, "bytes": staged.stat().st_size, "sha256": file_hash(staged)},
+        "query_model": query_model,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     stored = StoredIndex(
@@ -271,9 +270,7 @@ def build(
         sentence_tokens=sentence_tokens,
         synonyms=synonyms,
     )
-    folder = write_index(
-        out, stored, passage_vectors, sentence_vectors, {} if no_query_model else {QUERY_MODEL: staged}
-    )
+    folder = write_index(out, stored, passage_vectors, sentence_vectors, {QUERY_MODEL: staged} if query_model else {})
 
     before = {d.doc_id: d.text for d in previous.documents} if previous else {}
     return BuildSummary(
@@ -295,10 +292,12 @@ def build(
     )
 
 
-def _stage_query_model(staged: Path, previous: StoredIndex | None, out: Path, digest: str, encoder: Encoder) -> str:
+def _stage_query_model(
+    staged: Path, previous: StoredIndex | None, out: Path, digest: str, encoder: Encoder
+) -> tuple[dict | None, str]:
     """Put the network for answering without torch (`index.query_encoder`) at `staged`: linked from the
     previous build when it came from the same weights (a rebuild that embeds nothing loads no model),
-    else exported from `encoder`. Returns "" when it is there, else why not."""
+    else exported from `encoder`. Returns its manifest entry and "", or None and why it is not there."""
     staged.parent.mkdir(parents=True, exist_ok=True)
     staged.unlink(missing_ok=True)
     earlier = previous.manifest.get("query_model") if previous is not None else None
@@ -309,13 +308,13 @@ def _stage_query_model(staged: Path, previous: StoredIndex | None, out: Path, di
                 os.link(source, staged)
             except OSError:  # another file system, or links not allowed
                 shutil.copyfile(source, staged)
-            return ""
+            return dict(earlier), ""
     try:
         encoder.export_onnx(staged)
     except Exception as exc:  # no onnx package, an encoder without a network (tests), an exporter error
         staged.unlink(missing_ok=True)
-        return f"{exc.__class__.__name__}: {exc}".split("\n")[0][:200]
-    return ""
+        return None, f"{exc.__class__.__name__}: {exc}".split("\n")[0][:200]
+    return {"file": QUERY_MODEL, "bytes": staged.stat().st_size, "sha256": file_hash(staged)}, ""
 
 
 def check_index(manifest: dict, out: Path, corpus: Path | None = None) -> None:
@@ -369,10 +368,7 @@ def check_query_model(manifest: dict, out: Path, corpus: Path | None = None) -> 
         )
     exported = manifest["query_model"]
     if exported and file_hash(live_folder(out) / exported["file"]) != exported.get("sha256"):
-        raise IndexMismatch(
-            f"The index at {out} is damaged ({exported['file']} has changed); "
-            f"rebuild it with: {rebuild_command(out, corpus)}."
-        )
+        raise damaged(out, f"{exported['file']} has changed", corpus)
 
 
 def check_current(manifest: dict, out: Path, corpus: Path | None = None) -> None:

@@ -25,6 +25,7 @@ from index.tokenize import STOP_WORDS
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 WEIGHTS_FILE = "model.safetensors"
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # the exported network's inputs, in order
 
 
 _SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
@@ -121,9 +122,9 @@ class Encoder:
                 (example, example, torch.zeros_like(example)),
                 str(path),
                 dynamo=False,
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                input_names=list(ONNX_INPUTS),
                 output_names=["hidden"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "hidden": axes},
+                dynamic_axes={name: axes for name in (*ONNX_INPUTS, "hidden")},
                 opset_version=17,
             )
 

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embed import content_pieces, model_path, unit_rows
+from index.embed import ONNX_INPUTS, Encoder, content_pieces, model_path, unit_rows
 from index.errors import IndexMismatch
 
 QUERY_MODEL = "query_model.onnx"
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 DEFAULT_MAX_PIECES = 256  # all-MiniLM-L6-v2's max_seq_length, when its config does not say
 
 
@@ -66,7 +65,7 @@ class OnnxEncoder:
         for row, e in enumerate(encodings):
             ids[row, : len(e.ids)] = e.ids
             mask[row, : len(e.ids)] = 1
-        feed = dict(zip(INPUTS, (ids, mask, np.zeros_like(ids)), strict=True))
+        feed = dict(zip(ONNX_INPUTS, (ids, mask, np.zeros_like(ids)), strict=True))
         hidden = self.session.run(None, feed)[0]
         return hidden, mask, [e.tokens for e in encodings]
 
@@ -91,7 +90,5 @@ def query_encoder(build_folder: Path, manifest: dict):
     """The encoder for questions to an index: the build's exported network when it has one, else torch."""
     exported = manifest.get("query_model")
     if not exported:
-        from index.embed import Encoder
-
         return Encoder()
     return OnnxEncoder(build_folder / exported["file"])

@@ -56,6 +56,12 @@ def rebuild_command(out: Path, corpus: Path | None = None) -> str:
     return f"python -m index build --corpus {corpus or '<corpus folder>'} --out {out}"
 
 
+def damaged(out: Path, what: str = "", corpus: Path | None = None) -> IndexMismatch:
+    """The one sentence for an index whose files are damaged (`what`: which file, and how)."""
+    detail = f" ({what})" if what else ""
+    return IndexMismatch(f"The index at {out} is damaged{detail}; rebuild it with: {rebuild_command(out, corpus)}.")
+
+
 def quantize(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """int8 codes and one float32 scale per row, so that codes * scale ≈ matrix (error ≤ scale / 2)."""
     peak = np.abs(matrix).max(axis=1) if len(matrix) else np.zeros(0, dtype=np.float32)
@@ -235,12 +241,12 @@ def read_index(out: Path) -> StoredIndex:
         return _read_build(folder, manifest)
     except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError) as exc:
         # A file deleted or cut short by hand (faiss raises RuntimeError, numpy and json ValueError).
-        detail = ""
+        what = ""
         if isinstance(exc, FileNotFoundError):
-            detail = f" ({Path(str(exc.filename)).name} is missing)"
+            what = f"{Path(str(exc.filename)).name} is missing"
         elif isinstance(exc, WrongSize):
-            detail = f" ({exc})"
-        raise IndexMismatch(f"The index at {out} is damaged{detail}; rebuild it with: {rebuild_command(out)}.") from exc
+            what = str(exc)
+        raise damaged(out, what) from exc
 
 
 def _read_build(folder: Path, manifest: dict) -> StoredIndex:

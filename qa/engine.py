@@ -12,7 +12,7 @@ from index.build import check_index
 from index.embed import Encoder
 from index.errors import IndexMismatch
 from index.query_encoder import OnnxEncoder, query_encoder
-from index.store import StoredIndex, live_folder, read_index, rebuild_command, stored_vectors
+from index.store import StoredIndex, damaged, live_folder, read_index, stored_vectors
 from index.tokenize import tokenize
 from index.types import is_record
 from qa.answer_type import answer_type, holds
@@ -89,8 +89,7 @@ class Engine:
             try:
                 encoder = query_encoder(live_folder(out), stored.manifest)
             except IndexMismatch as exc:
-                command = rebuild_command(out, settings.corpus)
-                raise IndexMismatch(f"The index at {out} is damaged ({exc}); rebuild it with: {command}.") from exc
+                raise damaged(out, str(exc), settings.corpus) from exc
         return cls(stored, settings, encoder)
 
     def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
