@@ -2,8 +2,10 @@
 
 A question is a follow-up when there was a previous question and it is short (at most 8 words) and
 either opens like a continuation ("And …", "What about …"), or leans on something said before (a
-pronoun such as "it", "they", "those", "there"), or is very short with no name of its own ("On whose
-initiative?"). A follow-up is searched together with the previous question's searched text.
+pronoun such as "it", "they", "those", "there"), or is a fragment: very short, with no name and no verb
+of its own ("On whose initiative?", "Since when?"). "Who are the protesters?" and "Why are schools
+closed?" are as short, but whole questions: their auxiliary verb marks them, and they stand alone.
+A follow-up is searched together with the previous question's searched text.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ import re
 OPENERS = ("and ", "but ", "what about ", "how about ", "also ", "then ")
 REFERRING = frozenset("it its they them their theirs those these that there he him his she her this".split())
 MAX_WORDS = 8
+# Finite auxiliaries and copulas: a short question with one of these is a whole question, not a fragment.
+AUXILIARIES = frozenset(
+    "is are was were am be been do does did has have had can could will would shall should may might must "
+    "isn't aren't wasn't weren't don't doesn't didn't hasn't haven't hadn't can't couldn't won't wouldn't "
+    "shouldn't".split()
+)
 
 
 def is_follow_up(question: str) -> bool:
@@ -25,7 +33,8 @@ def is_follow_up(question: str) -> bool:
     if any(w.lower() in REFERRING for w in words):
         return True
     has_name = any(w[0].isupper() or w[0].isdigit() for w in words[1:])
-    return len(words) <= 4 and not has_name
+    has_verb = any(w.lower().replace("’", "'") in AUXILIARIES for w in words)
+    return len(words) <= 4 and not has_name and not has_verb
 
 
 def resolve(question: str, previous: str | None) -> str | None:

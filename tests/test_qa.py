@@ -469,6 +469,10 @@ def test_follow_up_is_searched_with_the_previous_question(engine):
     assert answer.searched == search and not answer.abstained
     assert "30,000 children" in answer.quotes[0].text
     assert resolve("Who is Maria Zakharova?", "Who is Hikmet Hajiyev?") is None
+    # Short, but whole questions (they have a verb of their own) stand alone; fragments do not.
+    assert resolve("Who are the protesters?", "What is the Lachin corridor?") is None
+    assert resolve("Why aren’t schools open?", "What is the Lachin corridor?") is None
+    assert resolve("On whose initiative?", "When was the resolution adopted?").endswith("On whose initiative?")
 
 
 # --- the command line ------------------------------------------------------------------------------

@@ -69,6 +69,10 @@ def test_follow_up_uses_the_previous_question_and_says_so(engine):
     assert answer.searched.startswith("How many Armenians are isolated")
     assert "Searched for: How many Armenians are isolated" in history[-1]["content"]
     assert "30,000 children" in answer.quotes[0].text and len(history) == 4
+    # A short question that is whole by itself is not merged with the one before it.
+    history, conversation, answer = respond(engine, "Why are schools closed?", history, conversation)
+    assert answer.searched is None and "Searched for" not in history[-1]["content"]
+    assert "schools are closed because of the lack of heating" in answer.quotes[0].text
 
 
 def test_a_question_naming_a_source_says_which_one_it_quotes(engine):
