@@ -28,13 +28,20 @@ from qa.extract import (
 )
 from qa.fusion import reciprocal_rank_fusion
 from qa.lead_in import points_back
-from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin
+from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin, unknown_names
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
 from qa.settings import Settings
 from qa.sources import SourceNames
 from qa.types import Answer, Excerpt, Hit, Quote
 
 NOT_ANSWERED = "The corpus does not answer this."
+
+
+def never_mentioned(names: list[str]) -> str:
+    listed = " or ".join(f"“{name}”" for name in names)
+    return f"The corpus does not answer this: it never mentions {listed}."
+
+
 LEAD_IN_WORDS = 80  # a second sentence of context joins only while the two stay this short
 
 
@@ -273,8 +280,10 @@ class Engine:
         t0 = time.perf_counter()
         spans = self.spans(looked_for, hits, best_passage)
         threshold = settings.threshold if threshold is None else threshold
+        # Not a matter of degree, so no threshold lifts it (the evaluation's -inf included).
+        unknown = unknown_names(looked_for, self.bm25.bm25.idf)
         chosen = []
-        if confidence >= threshold:
+        if confidence >= threshold and not unknown:
             chosen = pick_spans(spans, k or settings.quotes, settings.quote_floor, settings.quote_margin)
         timings["extract"] = (time.perf_counter() - t0) * 1000
         related: list[Quote] = []
@@ -287,7 +296,7 @@ class Engine:
             abstained=not chosen,
             confidence=round(confidence, 4),
             related=related,
-            notice=NOT_ANSWERED if not chosen else None,
+            notice=(never_mentioned(unknown) if unknown else NOT_ANSWERED) if not chosen else None,
             searched=query if query != question else None,
             only_from=sorted(self.documents[d].title for d in named),
             timings_ms=timings,

@@ -6,11 +6,16 @@ import re
 import unicodedata
 
 from index.errors import BadQuestion
+from index.tokenize import STOP_WORDS, tokenize
 
 EMPTY = "Please type a question."
 NO_WORDS = "Please ask a question in words."
 OTHER_SCRIPT = "The corpus is in English; please ask your question in English."
 NOTHING_ASKED = "Please say what you want to know: that question has only words like “what” and “it”."
+
+_TOKEN = re.compile(r"[^\W\d_][\w’'-]*")
+# Lower-case words that belong inside a name ("Tom de Waal", "Ahmad bin Ali").
+_PARTICLES = frozenset("de da del der den du van von la le al bin ibn".split())
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -37,3 +42,40 @@ def mostly_latin(text: str) -> bool:
         return True
     latin = sum(1 for c in letters if "LATIN" in unicodedata.name(c, ""))
     return latin >= len(letters) / 2
+
+
+def names(question: str) -> list[str]:
+    """Names the question asks about: runs of two or more capitalised words that are not stop words
+    ("Maria Zakharova", "Tom de Waal", "UN Security Council"; never "Who", "Is" or "I"). One-word
+    names ("Baku", "Moscow") are left out: the corpus may say them another way ("Azerbaijan", "the
+    Russian Foreign Ministry"), which the retrieval's synonyms and the model handle."""
+    runs, run = [], []
+    for match in _TOKEN.finditer(question):
+        word = match.group()
+        lowered = word.lower().replace("’", "'")
+        if word[0].isupper() and lowered.split("'")[0] not in STOP_WORDS:
+            run.append(word)
+        elif run and lowered in _PARTICLES:
+            run.append(word)
+        else:
+            runs.append(run)
+            run = []
+    runs.append(run)
+    found = []
+    for run in runs:
+        while run and run[-1][0].islower():
+            run.pop()
+        if sum(word[0].isupper() for word in run) >= 2:
+            found.append(re.sub(r"['’]s?$", "", " ".join(run)))  # "Rebecca Vincent's" names Rebecca Vincent
+    return found
+
+
+def unknown_names(question: str, known_terms) -> list[str]:
+    """The question's names (`names`) none of whose words the corpus holds (`known_terms`: BM25's
+    stemmed vocabulary). Asked about someone the corpus never mentions, any quote would be about someone
+    else, and attribution is the one thing an answer must get right."""
+    return [
+        name
+        for name in names(question)
+        if not any(term in known_terms for word in name.split() if word[0].isupper() for term in tokenize(word))
+    ]

@@ -27,7 +27,7 @@ from qa.extract import (
 )
 from qa.fusion import reciprocal_rank_fusion
 from qa.lead_in import points_back
-from qa.question import NOTHING_ASKED, OTHER_SCRIPT
+from qa.question import NOTHING_ASKED, OTHER_SCRIPT, names
 from qa.retrievers import BM25Retriever
 from qa.settings import Settings
 from qa.sources import SourceNames
@@ -434,6 +434,39 @@ def test_a_question_with_nothing_to_look_for_is_not_answered_with_guesses(engine
         "And what about them?", search="How many Armenians are isolated by the blockade? And what about them?"
     )
     assert not follow.abstained
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Who is Maria Zakharova?", ["Maria Zakharova"]),
+        ("What did Tom de Waal write about the blockade?", ["Tom de Waal"]),
+        ("What is Rebecca Vincent’s job?", ["Rebecca Vincent"]),
+        (
+            "Which UN General Assembly resolution does the OSCE Minsk Group cite?",
+            ["UN General Assembly", "OSCE Minsk Group"],
+        ),
+        ("Vladimir Putin: what did he say?", ["Vladimir Putin"]),
+        ("Is Baku to blame?", []),  # one-word names are left to the retrieval
+        ('Who said, "Here I stand"?', []),  # stop words are never names
+    ],
+)
+def test_names_in_a_question(question, expected):
+    assert names(question) == expected
+
+
+def test_a_question_about_someone_the_corpus_never_mentions_is_not_answered_with_someone_else(engine):
+    # The Russian Foreign Ministry's spokesperson is quoted; the question's cosine with her statement is
+    # over the threshold, so without this rule her words would be shown as an answer about Putin.
+    putin = engine.answer("What did Vladimir Putin say about the blockade?")
+    assert putin.confidence >= engine.settings.threshold
+    assert putin.abstained and putin.quotes == []
+    assert putin.notice == "The corpus does not answer this: it never mentions “Vladimir Putin”."
+    # Asked about someone the corpus does quote, or with one of the name's words in it, it answers.
+    assert "Maria Zakharova" in engine.answer("What did Maria Zakharova say about the blockade?").quotes[0].text
+    assert not engine.answer("What did Ilham Aliyev say about the protesters?").notice
+    # No threshold lifts it: this is not a matter of degree.
+    assert engine.answer("Who is Ruben Vardanyan?", threshold=float("-inf")).quotes == []
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,9 @@ def test_abstention_is_plain_and_related_passages_are_apart(engine):
     html = history[1]["content"]
     assert answer.abstained and "The corpus does not answer this." in html
     assert html.index("Closest passages (not an answer)") < html.index("<blockquote")
+    # Asked about someone the corpus never mentions, the chat says so, in the same plain way.
+    history, _, _ = respond(engine, "Who is Ruben Vardanyan?", [], None)
+    assert "The corpus does not answer this: it never mentions “Ruben Vardanyan”." in history[1]["content"]
     # The side panel offers those passages too, and does not call them quotes of an answer.
     assert conversation.quotes and conversation.labels() == CLOSEST_PASSAGES
     _, conversation, _ = respond(engine, "How many children are stranded in Armenia?", history, conversation)
