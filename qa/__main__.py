@@ -26,11 +26,13 @@ def render_text(answer) -> str:
         if answer.related:
             lines.append("")
             lines.append("Closest passages (not answers):")
-    for number, quote in enumerate(answer.quotes or answer.related, 1):
+    shown = answer.quotes or answer.related
+    for number, (quote, above) in enumerate(zip(shown, [None, *shown][:-1], strict=True), 1):
         lines.append("")
         indent = f"{number}. "
-        if quote.context:  # the sentence the quote points back to ("She has also stated …"), apart
-            before = f"(just before it: “{quote.context.text}”)"
+        context = quote.context_shown(above)
+        if context:  # the sentence the quote points back to ("She has also stated …"), apart
+            before = f"(just before it: “{context.text}”)"
             lines.append(textwrap.fill(before, width=100, initial_indent=indent, subsequent_indent="   "))
             indent = "   "
         lines.append(textwrap.fill(f"“{quote.text}”", width=100, initial_indent=indent, subsequent_indent="   "))

@@ -40,6 +40,16 @@ class Quote:
     # also stated …"), see `Engine.lead_in`; shown apart from the quote, never part of it.
     context: Excerpt | None = None
 
+    def context_shown(self, above: Quote | None) -> Excerpt | None:
+        """`context`, unless `above` (the quote shown just above this one) already holds it: two
+        neighbouring sentences quoted one after the other need not show the first one twice."""
+        c = self.context
+        if c is None or (
+            above is not None and above.doc_id == self.doc_id and above.start <= c.start < c.end <= above.end
+        ):
+            return None
+        return c
+
     def citation(self) -> str:
         who = ", ".join(p for p in (self.author, self.publisher) if p)
         parts = [p for p in (who, f"“{self.title}”", self.locator, self.url) if p]

@@ -567,6 +567,25 @@ def test_cli_text_shows_the_sentence_a_quote_points_back_to_before_it(engine):
     assert text.index("1. (just before it: “There is overwhelming evidence") < text.index("“They use and broadcast")
 
 
+def test_the_sentence_before_a_quote_is_not_shown_again_right_under_itself(engine):
+    from dataclasses import replace
+
+    from qa.__main__ import render_text
+    from qa.types import Answer
+    from ui.render import quotes_html
+
+    she = engine.answer("What intimidation tactics do the protesters use?").quotes[0]  # "They use …"
+    before = replace(she, start=she.context.start, end=she.context.end, text=she.context.text, context=None)
+    other = engine.answer("Why are schools closed?").quotes[0]
+    lead = f"Just before it: “{she.context.text}"
+    # Quoted just above it, the sentences "They" points back to are not printed a second time ...
+    assert she.context_shown(before) is None and quotes_html([before, she], set()).count(she.context.text) == 1
+    assert render_text(Answer("q", [before, she], False)).count("just before it") == 0
+    # ... but they are whenever the quote above is another one.
+    assert she.context_shown(other) == she.context and lead in quotes_html([other, she], set())
+    assert render_text(Answer("q", [other, she], False)).count("just before it") == 1
+
+
 def test_cli_bad_input_and_missing_index_are_one_line(seed_index, tmp_path):
     empty = run_cli(["ask", "--index", str(seed_index), "   "])
     assert empty.returncode == 1 and empty.stdout.strip() == "error: Please type a question."

@@ -87,13 +87,10 @@ def quotes_html(quotes: list[Quote], words: set[str]) -> str:
     blocks = []
     for items in grouped(quotes).values():
         blocks.append(f'<p class="qa-source"><strong>{escape(source_label(items[0][1]))}:</strong></p>')
-        for number, quote in items:
+        for (number, quote), above in zip(items, [None, *(q for _, q in items)][:-1], strict=True):
             # The sentence the quote points back to ("She has also stated …"), muted and apart from it.
-            context = (
-                f'<small class="qa-context">Just before it: “{escape(quote.context.text)}”</small><br>'
-                if quote.context
-                else ""
-            )
+            shown = quote.context_shown(above)
+            context = f'<small class="qa-context">Just before it: “{escape(shown.text)}”</small><br>' if shown else ""
             blocks.append(
                 f'<blockquote class="qa-quote" data-quote="{number}">{context}'
                 f"[{number}] “{highlight(quote.text, words)}”"
