@@ -31,10 +31,13 @@ from qa.lead_in import points_back
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin, unknown_names
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
 from qa.settings import Settings
-from qa.sources import SourceNames
+from qa.sources import SourceNames, describe
 from qa.types import Answer, Excerpt, Hit, Quote
 
 NOT_ANSWERED = "The corpus does not answer this."
+ABOUT_DOCUMENT = (
+    "Quotes cannot describe a whole document; please ask what you want to know from it. Where it comes from: {}."
+)
 
 
 def never_mentioned(names: list[str]) -> str:
@@ -264,6 +267,9 @@ class Engine:
         if not self.question_terms(query)[0]:  # "What is it?": any quote would be a guess
             return Answer(question, [], True, notice=NOTHING_ASKED)
         named = self.sources.named(query)
+        if self.sources.about_itself(query, named):
+            described = "; ".join(describe(self.documents[d]) for d in sorted(named))
+            return Answer(question, [], True, notice=ABOUT_DOCUMENT.format(described))
         looked_for = self.sources.unnamed(query)  # "according to the article" says where, not what
         timings = {}
         t0 = time.perf_counter()

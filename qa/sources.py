@@ -30,6 +30,23 @@ _ACCORDING = re.compile(
 )
 
 
+# Words a question uses to ask about a document as a whole rather than about what it says ("What does
+# the EVN Report say?", "Who wrote the article?", "What is the thread about?").
+DOCUMENT_TALK = frozenset(
+    """say says said tell tells told write writes wrote written mention mentions mentioned discuss discusses
+    argue argues claim claims think thinks believe believes cover covers topic topics main point points
+    gist summary summarise summarize sum publish published publisher author writer document documents
+    text source sources piece post posts tweet tweets thread threads article articles report reports essay
+    who""".split()
+)
+
+
+def describe(doc: Document) -> str:
+    """How the document is cited: author and publisher, title, link (what `sources.json` records)."""
+    who = ", ".join(p for p in (doc.author, doc.publisher) if p)
+    return " — ".join(p for p in (who, f"“{doc.title}”", doc.url) if p)
+
+
 def naming_words(doc: Document) -> frozenset[str]:
     """The words that, in a question, point at this document."""
     found: set[str] = set()
@@ -55,6 +72,12 @@ class SourceNames:
         asked = set(words(question))  # words, not stems: "reported" must not name "EVN Report"
         named = frozenset(doc_id for doc_id, n in self.names.items() if n & asked)
         return named if len(named) < self.total else frozenset()
+
+    def about_itself(self, question: str, named: frozenset[str]) -> bool:
+        """The question names documents and asks nothing but about them as a whole ("Who wrote the
+        thread?", "What is the article about?"): no quote can answer that, the citation can."""
+        left = set(words(question)) - DOCUMENT_TALK
+        return bool(named) and not left - frozenset().union(*(self.names[d] for d in named))
 
     def unnamed(self, question: str) -> str:
         """The question without an "according to …" phrase whose words all name documents (see the module

@@ -472,6 +472,26 @@ def test_a_question_about_someone_the_corpus_never_mentions_is_not_answered_with
 @pytest.mark.parametrize(
     "question, doc",
     [
+        ("What is the article about?", ARTICLE),
+        ("Who wrote the article?", ARTICLE),
+        ("What does the EVN Report say?", ARTICLE),
+        ("What does the thread say?", THREAD),
+        ("Who is Rebecca Vincent?", THREAD),
+    ],
+)
+def test_a_question_about_a_whole_document_gets_its_citation_not_a_random_quote(engine, question, doc):
+    answer = engine.answer(question)
+    document = engine.documents[doc]
+    assert answer.abstained and answer.quotes == [] and answer.related == []
+    assert answer.notice.startswith("Quotes cannot describe a whole document; please ask what you want to know")
+    assert f"“{document.title}”" in answer.notice and (document.author or document.publisher) in answer.notice
+    # Asking something of it is answered from it.
+    assert engine.answer(question.rstrip("?") + " about the blockade of the Lachin corridor?").quotes
+
+
+@pytest.mark.parametrize(
+    "question, doc",
+    [
         ("Which city was shelled according to the thread?", THREAD),
         ("What does the EVN Report say about mines?", ARTICLE),
         # The writer of the thread is the only author sources.json records.

@@ -60,6 +60,10 @@ def test_abstention_is_plain_and_related_passages_are_apart(engine):
     # Asked about someone the corpus never mentions, the chat says so, in the same plain way.
     history, _, _ = respond(engine, "Who is Ruben Vardanyan?", [], None)
     assert "The corpus does not answer this: it never mentions “Ruben Vardanyan”." in history[1]["content"]
+    # Asked about a whole document, it says quotes cannot do that, and cites the document.
+    history, _, _ = respond(engine, "Who wrote the article?", [], None)
+    assert "Quotes cannot describe a whole document" in history[1]["content"]
+    assert "“Weaponizing Blockade With the Intent to Ethnically Cleanse”" in history[1]["content"]
     # The side panel offers those passages too, and does not call them quotes of an answer.
     assert conversation.quotes and conversation.labels() == CLOSEST_PASSAGES
     _, conversation, _ = respond(engine, "How many children are stranded in Armenia?", history, conversation)
