@@ -162,14 +162,14 @@ class Engine:
         sentence, cosine = found[0]
         return cosine, int(self.sentence_passage[sentence])
 
-    def spans(self, query: str, hits: list[Hit], must: int | None = None) -> list[Span]:
+    def spans(self, query: str, hits: list[Hit], must: int | None = None, wanted: str | None = None) -> list[Span]:
         """Candidate spans from each of the top passages (and from passage `must`), see `passage_spans`."""
         if not hits:
             return []
         q_vec = self.encode(query)
         terms, share = self.question_terms(query)
         weights = self.settings.weights.seeing(share)
-        wanted = answer_type(query)
+        wanted = wanted or answer_type(query)
         top = hits[: self.settings.rerank]
         if must is not None and all(h.index != must for h in top):
             top.append(Hit(must, min(h.score for h in top)))
@@ -284,7 +284,8 @@ class Engine:
                 best_passage = None
         timings["retrieve"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        spans = self.spans(looked_for, hits, best_passage)
+        # A follow-up's own opening says what it asks for ("Since when?" after "Who is blocking it?").
+        spans = self.spans(looked_for, hits, best_passage, wanted=answer_type(question))
         threshold = settings.threshold if threshold is None else threshold
         # Not a matter of degree, so no threshold lifts it (the evaluation's -inf included).
         unknown = unknown_names(looked_for, self.bm25.bm25.idf)

@@ -522,6 +522,9 @@ def test_follow_up_is_searched_with_the_previous_question(engine):
     assert answer.searched == search and not answer.abstained
     assert "30,000 children" in answer.quotes[0].text
     assert resolve("Who is Maria Zakharova?", "Who is Hikmet Hajiyev?") is None
+    # The follow-up's own opening says what kind of answer it wants: "When?" wants a date.
+    when = engine.answer("When?", search=resolve("When?", "What did the UN Security Council do?"))
+    assert when.quotes[0].text.startswith("On December 14, the UN Security Council gave the floor")
     # Short, but whole questions (they have a verb of their own) stand alone; fragments do not.
     assert resolve("Who are the protesters?", "What is the Lachin corridor?") is None
     assert resolve("Why aren’t schools open?", "What is the Lachin corridor?") is None
