@@ -70,6 +70,23 @@ def test_abstention_is_plain_and_related_passages_are_apart(engine):
     assert conversation.labels() == ANSWER_QUOTES
 
 
+def test_every_example_question_is_answered_by_its_first_quote(engine):
+    from ui.app import EXAMPLES
+
+    # Where each example's answer is in the corpus: the examples are the product's first impression.
+    evidence = {
+        "How many children are stranded in Armenia?": "including 270 children, stranded in Armenia",
+        "Why is the author usually quiet on the conflict?": "like many foreigners who have significant ties there",
+        "What does the article propose about a humanitarian airlift?": "United Nations World Food Programme",
+        "What intimidation tactics do the protesters use?": "loud music",
+        "Which city was shelled according to the thread?": "Ganja, which was shelled today",
+    }
+    assert set(EXAMPLES) == set(evidence)
+    for question in EXAMPLES:
+        _, _, answer = respond(engine, question, [], None)
+        assert evidence[question] in answer.quotes[0].text, question
+
+
 def test_follow_up_uses_the_previous_question_and_says_so(engine):
     history, conversation, _ = respond(engine, "How many Armenians are isolated by the blockade?", [], None)
     history, conversation, answer = respond(engine, "And how many of them were children?", history, conversation)

@@ -12,7 +12,8 @@ EXAMPLES = [
     "How many children are stranded in Armenia?",
     "Why is the author usually quiet on the conflict?",
     "What does the article propose about a humanitarian airlift?",
-    "Who are the Lachin corridor protesters, according to the article?",
+    "What intimidation tactics do the protesters use?",
+    "Which city was shelled according to the thread?",
 ]
 SCROLL_TO_HIGHLIGHT = """() => { setTimeout(() => {
   const mark = document.getElementById('qa-highlight');
