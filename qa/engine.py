@@ -35,17 +35,14 @@ from qa.sources import SourceNames, describe
 from qa.types import Answer, Excerpt, Hit, Quote
 
 NOT_ANSWERED = "The corpus does not answer this."
-ABOUT_DOCUMENT = (
-    "Quotes cannot describe a whole document; please ask what you want to know from it. Where it comes from: {}."
-)
+# A question about a named document as a whole; {} is the document's citation (`qa.sources.describe`).
+ABOUT_DOCUMENT = "Quotes cannot describe a whole document; please ask what you want to know from it. It is: {}"
+LEAD_IN_WORDS = 80  # a second sentence of context joins only while the two stay this short
 
 
 def never_mentioned(names: list[str]) -> str:
     listed = " or ".join(f"“{name}”" for name in names)
     return f"The corpus does not answer this: it never mentions {listed}."
-
-
-LEAD_IN_WORDS = 80  # a second sentence of context joins only while the two stay this short
 
 
 class Engine:
