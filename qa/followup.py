@@ -37,8 +37,19 @@ def is_follow_up(question: str) -> bool:
     return len(words) <= 4 and not has_name and not has_verb
 
 
-def resolve(question: str, previous: str | None) -> str | None:
-    """The text to search for a follow-up (previous + question), or None when it stands alone."""
+def resolve(question: str, previous: str | None, max_chars: int = 1000) -> str | None:
+    """The text to search for a follow-up (previous + question), or None when it stands alone.
+
+    A chain of follow-ups keeps its questions, the earliest dropped first when the whole would pass
+    `max_chars` (the longest question the engine takes): a short follow-up is never refused as too long.
+    """
     if not previous or not is_follow_up(question):
         return None
-    return f"{previous.strip()} {question.strip()}"
+    question, previous = question.strip(), previous.strip()
+    room = max_chars - len(question) - 1
+    while len(previous) > room:
+        cut = re.search(r"[?.!]\s+", previous)  # drop the earliest question of the chain
+        if cut is None:
+            return None
+        previous = previous[cut.end() :]
+    return f"{previous} {question}"

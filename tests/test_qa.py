@@ -522,6 +522,14 @@ def test_follow_up_is_searched_with_the_previous_question(engine):
     assert answer.searched == search and not answer.abstained
     assert "30,000 children" in answer.quotes[0].text
     assert resolve("Who is Maria Zakharova?", "Who is Hikmet Hajiyev?") is None
+    # A long chain drops its earliest questions rather than have a short follow-up refused as too long.
+    chain = (
+        "Why are schools closed in Nagorno-Karabakh this winter? " * 17 + "How many kids are stranded in Armenia now?"
+    )
+    searched = resolve("And why?", chain, max_chars=1000)
+    assert len(chain) + len(" And why?") > 1000 and len(searched) <= 1000
+    assert searched.startswith("Why are schools") and searched.endswith("stranded in Armenia now? And why?")
+    assert not engine.answer("And why?", search=searched).abstained
     # The follow-up's own opening says what kind of answer it wants: "When?" wants a date.
     when = engine.answer("When?", search=resolve("When?", "What did the UN Security Council do?"))
     assert when.quotes[0].text.startswith("On December 14, the UN Security Council gave the floor")

@@ -47,7 +47,9 @@ def respond(engine: Engine, question: str, history: list[dict] | None, conversat
     history = list(history or [])
     answer = None
     try:
-        answer = engine.answer(question, search=resolve(question, conversation.previous))
+        answer = engine.answer(
+            question, search=resolve(question, conversation.previous, engine.settings.max_question_chars)
+        )
         reply = answer_html(answer)
         conversation = Conversation(
             answer.searched or answer.question, tuple(answer.quotes or answer.related), answered=not answer.abstained
@@ -86,6 +88,6 @@ def show_in_source(engine: Engine, conversation: Conversation, index: int | None
 def ask_api(engine: Engine, question: str, previous: str | None = None) -> dict:
     """The structured answer for API clients; bad input comes back as {"error": "…"}."""
     try:
-        return engine.answer(question, search=resolve(question, previous)).to_json()
+        return engine.answer(question, search=resolve(question, previous, engine.settings.max_question_chars)).to_json()
     except BadQuestion as exc:
         return {"question": question, "error": str(exc)}
