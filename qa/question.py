@@ -48,10 +48,15 @@ def names(question: str) -> list[str]:
     """Names the question asks about: runs of two or more capitalised words that are not stop words
     ("Maria Zakharova", "Tom de Waal", "UN Security Council"; never "Who", "Is" or "I"). One-word
     names ("Baku", "Moscow") are left out: the corpus may say them another way ("Azerbaijan", "the
-    Russian Foreign Ministry"), which the retrieval's synonyms and the model handle."""
+    Russian Foreign Ministry"), which the retrieval's synonyms and the model handle. A question in
+    capitals or in Title Case ("Why Are Kids Not In School?") says nothing by its capitals: none."""
+    tokens = [m.group() for m in _TOKEN.finditer(question)]
+    if not any(c.islower() for c in question) or any(
+        w[0].isupper() and w.lower() in STOP_WORDS and w != "I" for w in tokens[1:]
+    ):
+        return []
     runs, run = [], []
-    for match in _TOKEN.finditer(question):
-        word = match.group()
+    for word in tokens:
         lowered = word.lower().replace("’", "'")
         if word[0].isupper() and lowered.split("'")[0] not in STOP_WORDS:
             run.append(word)
