@@ -31,13 +31,13 @@ _ACCORDING = re.compile(
 
 
 # Words a question uses to ask about a document as a whole rather than about what it says ("What does
-# the EVN Report say?", "Who wrote the article?", "What is the thread about?").
+# the EVN Report say?", "Who wrote the article?", "What is the thread about?"). Verbs of a stance
+# ("What does the author believe?") are left out: the corpus may state it ("I deeply believe …").
 DOCUMENT_TALK = frozenset(
     """say says said tell tells told write writes wrote written mention mentions mentioned discuss discusses
-    argue argues claim claims think thinks believe believes cover covers topic topics main point points
-    gist summary summarise summarize sum publish published publisher author writer document documents
-    text source sources piece post posts tweet tweets thread threads article articles report reports essay
-    who""".split()
+    cover covers topic topics main point points gist summary summarise summarize sum publish published
+    publisher author writer document documents text source sources piece post posts tweet tweets thread
+    threads article articles report reports essay who""".split()
 )
 
 
