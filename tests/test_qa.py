@@ -487,8 +487,9 @@ def test_a_question_about_a_whole_document_gets_its_citation_not_a_random_quote(
     assert answer.abstained and answer.quotes == [] and answer.related == []
     assert answer.notice.startswith("Quotes cannot describe a whole document; please ask what you want to know")
     assert f"“{document.title}”" in answer.notice and (document.author or document.publisher) in answer.notice
-    # Asking something of it is answered from it.
+    # Asking something of it is answered from it, and so is asking for a stance it may state.
     assert engine.answer(question.rstrip("?") + " about the blockade of the Lachin corridor?").quotes
+    assert "I deeply believe" in engine.answer("What does the author believe?").quotes[0].text
 
 
 @pytest.mark.parametrize(
