@@ -284,10 +284,11 @@ class Engine:
         # A follow-up's own opening says what it asks for ("Since when?" after "Who is blocking it?").
         spans = self.spans(looked_for, hits, best_passage, wanted=answer_type(question))
         threshold = settings.threshold if threshold is None else threshold
-        # Not a matter of degree, so no threshold lifts it (the evaluation's -inf included).
+        # Not a matter of the threshold, so none lifts these (the evaluation's -inf included).
         unknown = unknown_names(looked_for, self.bm25.bm25.idf)
+        foreign = self.question_terms(looked_for)[1] <= settings.foreign_share and confidence < settings.strong_cosine
         chosen = []
-        if confidence >= threshold and not unknown:
+        if confidence >= threshold and not unknown and not foreign:
             chosen = pick_spans(spans, k or settings.quotes, settings.quote_floor, settings.quote_margin)
         timings["extract"] = (time.perf_counter() - t0) * 1000
         related: list[Quote] = []

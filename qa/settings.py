@@ -25,6 +25,12 @@ class Settings:
     # Abstain when no sentence of the corpus has a cosine with the question of at least this
     # (`make eval` sweeps it and prints the trade-off).
     threshold: float = 0.25
+    # A question sharing at most this share of its words (weighted as BM25 weighs them, synonyms counting)
+    # with the corpus is refused unless a sentence reaches `strong_cosine`, whatever the threshold: "Why
+    # is the sky blue?" (no word in the corpus) reaches 0.31. No answerable question of the own set or
+    # the holdout shares less than 0.32 of its words with the corpus.
+    foreign_share: float = 0.2
+    strong_cosine: float = 0.4
     # A synonym from WordNet (`index.wordnet`) counts this much of the question word it stands for, in
     # BM25 and in the share of the question BM25 can see. 0.8 rather than 0.6 (one question fewer in
     # the top 3 of the eval set) or 1.0 (the same); the holdout and SQuAD's tuning half unchanged.

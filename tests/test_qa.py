@@ -393,6 +393,15 @@ def test_off_topic_questions_abstain(engine, question):
     check_verbatim(engine, answer)  # the closest passages, shown apart, are still verbatim
 
 
+def test_a_question_sharing_no_word_with_the_corpus_needs_a_strong_match(engine):
+    sky = engine.answer("Why is the sky blue?")
+    # Its best sentence passes the threshold (0.31 with "… blocked the operation of the airport"), but
+    # not one of its words is in the corpus, and no threshold lets it through.
+    assert sky.confidence >= engine.settings.threshold and engine.question_terms("Why is the sky blue?")[1] == 0
+    assert sky.abstained and sky.quotes == [] and sky.notice == NOT_ANSWERED
+    assert engine.answer("Why is the sky blue?", threshold=float("-inf")).quotes == []
+
+
 @pytest.mark.parametrize(
     "question, evidence",
     [
