@@ -285,8 +285,12 @@ class Engine:
         spans = self.spans(looked_for, hits, best_passage, wanted=answer_type(question))
         threshold = settings.threshold if threshold is None else threshold
         # Not a matter of the threshold, so none lifts these (the evaluation's -inf included).
-        unknown = unknown_names(looked_for, self.bm25.bm25.idf)
-        foreign = self.question_terms(looked_for)[1] <= settings.foreign_share and confidence < settings.strong_cosine
+        # A name of two words or more that the corpus lacks is refused outright ("Vladimir Putin"); a
+        # one-word name may be said another way ("Baku" for Azerbaijan), so it needs a strong match.
+        unknown = unknown_names(looked_for, self.bm25.bm25.idf, self.stored.synonyms)
+        weak = confidence < settings.strong_cosine
+        unknown = [n for n in unknown if " " in n] or (unknown if weak else [])
+        foreign = self.question_terms(looked_for)[1] <= settings.foreign_share and weak
         chosen = []
         if confidence >= threshold and not unknown and not foreign:
             chosen = pick_spans(spans, k or settings.quotes, settings.quote_floor, settings.quote_margin)

@@ -45,20 +45,20 @@ def mostly_latin(text: str) -> bool:
 
 
 def names(question: str) -> list[str]:
-    """Names the question asks about: runs of two or more capitalised words that are not stop words
-    ("Maria Zakharova", "Tom de Waal", "UN Security Council"; never "Who", "Is" or "I"). One-word
-    names ("Baku", "Moscow") are left out: the corpus may say them another way ("Azerbaijan", "the
-    Russian Foreign Ministry"), which the retrieval's synonyms and the model handle. A question in
+    """Names the question asks about: runs of capitalised words that are not stop words ("Maria
+    Zakharova", "Tom de Waal", "UN Security Council", "Baku"; never "Who", "Is" or "I"). The question's
+    first word, capitalised anyway, starts a name only with a capitalised word after it. A question in
     capitals or in Title Case ("Why Are Kids Not In School?") says nothing by its capitals: none."""
     tokens = [m.group() for m in _TOKEN.finditer(question)]
     if not any(c.islower() for c in question) or any(
         w[0].isupper() and w.lower() in STOP_WORDS and w != "I" for w in tokens[1:]
     ):
         return []
-    runs, run = [], []
-    for word in tokens:
+    runs, run = [], []  # (index of the run's first word, its words)
+    for i, word in enumerate(tokens):
         lowered = word.lower().replace("’", "'")
         if word[0].isupper() and lowered.split("'")[0] not in STOP_WORDS:
+            run = run or [i]
             run.append(word)
         elif run and lowered in _PARTICLES:
             run.append(word)
@@ -67,20 +67,26 @@ def names(question: str) -> list[str]:
             run = []
     runs.append(run)
     found = []
-    for run in runs:
-        while run and run[-1][0].islower():
-            run.pop()
-        if sum(word[0].isupper() for word in run) >= 2:
-            found.append(re.sub(r"['’]s?$", "", " ".join(run)))  # "Rebecca Vincent's" names Rebecca Vincent
+    for first, *words in filter(None, runs):
+        while words[-1][0].islower():
+            words.pop()
+        if first > 0 or len(words) > 1:
+            found.append(re.sub(r"['’]s?$", "", " ".join(words)))  # "Rebecca Vincent's" names Rebecca Vincent
     return found
 
 
-def unknown_names(question: str, known_terms) -> list[str]:
-    """The question's names (`names`) none of whose words the corpus holds (`known_terms`: BM25's
-    stemmed vocabulary). Asked about someone the corpus never mentions, any quote would be about someone
-    else, and attribution is the one thing an answer must get right."""
+def unknown_names(question: str, *vocabularies) -> list[str]:
+    """The question's names (`names`) none of whose words any of `vocabularies` holds (BM25's stemmed
+    vocabulary, the synonym table). Asked about someone the corpus never mentions, any quote would be
+    about someone else, and attribution is the one thing an answer must get right."""
     return [
         name
         for name in names(question)
-        if not any(term in known_terms for word in name.split() if word[0].isupper() for term in tokenize(word))
+        if not any(
+            term in vocabulary
+            for word in name.split()
+            if word[0].isupper()
+            for term in tokenize(word)
+            for vocabulary in vocabularies
+        )
     ]
