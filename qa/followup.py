@@ -33,7 +33,8 @@ def is_follow_up(question: str) -> bool:
     if any(w.lower() in REFERRING for w in words):
         return True
     has_name = any(w[0].isupper() or w[0].isdigit() for w in words[1:])
-    has_verb = any(w.lower().replace("’", "'") in AUXILIARIES for w in words)
+    # "Who did?" ends on its verb: elliptical, so still a fragment.
+    has_verb = any(w.lower().replace("’", "'") in AUXILIARIES for w in words[:-1])
     return len(words) <= 4 and not has_name and not has_verb
 
 

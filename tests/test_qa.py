@@ -556,6 +556,7 @@ def test_follow_up_is_searched_with_the_previous_question(engine):
     assert resolve("Who are the protesters?", "What is the Lachin corridor?") is None
     assert resolve("Why aren’t schools open?", "What is the Lachin corridor?") is None
     assert resolve("On whose initiative?", "When was the resolution adopted?").endswith("On whose initiative?")
+    assert resolve("Who did?", "Which country blocked the corridor?").endswith("Who did?")
 
 
 # --- the command line ------------------------------------------------------------------------------
