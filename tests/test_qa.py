@@ -22,6 +22,8 @@ from qa.extract import (
     passage_spans,
     pick_spans,
     piece_matrix,
+    related_credit,
+    related_overlap,
     span_score,
     term_weights,
 )
@@ -154,6 +156,17 @@ def test_lexical_overlap_is_idf_weighted_and_counts_terms_the_corpus_lacks():
     # BM25 sees "river" and "the" of that question, a quarter of its weight; its fusion vote is that.
     assert known_share(weights, idf) == pytest.approx(0.25)
     assert known_share(term_weights(["nile"], idf), idf) == 1.0 and known_share({}, idf) == 0.0
+
+
+def test_related_words_credit_only_the_terms_a_span_lacks():
+    # Cosines up to the floor count nothing; from there to 1 they rise to full credit.
+    assert related_credit(np.array([0.2, 0.4, 0.7, 1.0]), 0.4) == pytest.approx([0.0, 0.0, 0.5, 1.0])
+    weights = {"bombard": 3.0, "war": 1.0}
+    credit = np.array([[0.5, 0.2], [0.9, 0.9]])  # [question terms, sentences of the span]
+    # "war" is in the span, so lexical_overlap has counted it; "bombard" meets "shelled" at its best.
+    assert related_overlap(weights, {"war"}, ("bombard", "war"), credit) == pytest.approx(3.0 * 0.5 / 4.0)
+    assert related_overlap(weights, {"war", "bombard"}, ("bombard", "war"), credit) == 0.0
+    assert related_overlap(weights, set(), (), np.zeros((0, 2))) == 0.0
 
 
 def test_piece_matrix_holds_each_question_piece_best_cosine_per_sentence():
@@ -391,6 +404,16 @@ def test_off_topic_questions_abstain(engine, question):
     answer = engine.answer(question)
     assert answer.abstained and answer.quotes == [] and answer.notice == NOT_ANSWERED
     check_verbatim(engine, answer)  # the closest passages, shown apart, are still verbatim
+
+
+def test_a_paraphrase_is_found_through_related_words(engine, seed_index):
+    # The evidence says "shelled", the question "bombarded": GloVe puts them at 0.69.
+    assert engine.word_vectors is not None, "no word vectors: bash scripts/fetch_glove.sh var/glove"
+    question = "How long was the territory bombarded during the last war?"
+    assert any("shelled for 44 days in 2020" in q.text for q in engine.answer(question).quotes)
+    without = Engine.load(Settings(index=seed_index))
+    without.word_vectors = None
+    assert not any("shelled for 44 days in 2020" in q.text for q in without.answer(question).quotes)
 
 
 def test_a_question_sharing_no_word_with_the_corpus_needs_a_strong_match(engine):
