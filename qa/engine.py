@@ -32,12 +32,12 @@ from qa.lead_in import points_back
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin, unknown_names
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
 from qa.settings import Settings
-from qa.sources import SourceNames, describe
-from qa.types import Answer, Excerpt, Hit, Quote
+from qa.sources import SourceNames
+from qa.types import Answer, Excerpt, Hit, Quote, citation
 from qa.word_vectors import load_word_vectors
 
 NOT_ANSWERED = "The corpus does not answer this."
-# A question about a named document as a whole; {} is the document's citation (`qa.sources.describe`).
+# A question about a named document as a whole; {} is the document's citation (`qa.types.citation`).
 ABOUT_DOCUMENT = "Quotes cannot describe a whole document; please ask what you want to know from it. It is: {}"
 LEAD_IN_WORDS = 80  # a second sentence of context joins only while the two stay this short
 
@@ -303,7 +303,8 @@ class Engine:
             return Answer(question, [], True, notice=NOTHING_ASKED)
         named = self.sources.named(query)
         if self.sources.about_itself(query, named):
-            described = "; ".join(describe(self.documents[d]) for d in sorted(named))
+            docs = [self.documents[d] for d in sorted(named)]
+            described = "; ".join(citation(d.title, d.author, d.publisher, None, d.url) for d in docs)
             return Answer(question, [], True, notice=ABOUT_DOCUMENT.format(described))
         looked_for = self.sources.unnamed(query)  # "according to the article" says where, not what
         timings = {}

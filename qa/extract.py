@@ -146,7 +146,7 @@ def related_overlap(
     total = sum(weights.values())
     if total <= 0 or not order:
         return 0.0
-    best = credit.max(axis=1) if credit.shape[1] else np.zeros(len(order))
+    best = credit.max(axis=1)  # a span has at least one sentence
     return sum(weights.get(t, 0.0) * float(c) for t, c in zip(order, best, strict=True) if t not in terms) / total
 
 

@@ -37,14 +37,8 @@ DOCUMENT_TALK = frozenset(
     """say says said tell tells told write writes wrote written mention mentions mentioned discuss discusses
     cover covers topic topics main point points gist summary summarise summarize sum publish published
     publisher author writer document documents text source sources piece post posts tweet tweets thread
-    threads article articles report reports essay who""".split()
+    threads article articles report reports essay""".split()
 )
-
-
-def describe(doc: Document) -> str:
-    """How the document is cited: author and publisher, title, link (what `sources.json` records)."""
-    who = ", ".join(p for p in (doc.author, doc.publisher) if p)
-    return " — ".join(p for p in (who, f"“{doc.title}”", doc.url) if p)
 
 
 def naming_words(doc: Document) -> frozenset[str]:

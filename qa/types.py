@@ -20,6 +20,12 @@ class Excerpt:
     text: str
 
 
+def citation(title: str, author: str | None, publisher: str | None, locator: str | None, url: str | None) -> str:
+    """Author and publisher, title, locator, link, as plain text; the parts not recorded are left out."""
+    who = ", ".join(p for p in (author, publisher) if p)
+    return " — ".join(p for p in (who, f"“{title}”", locator, url) if p)
+
+
 @dataclass(frozen=True)
 class Quote:
     """A verbatim span of a document: `text == document.text[start:end]`."""
@@ -51,9 +57,7 @@ class Quote:
         return c
 
     def citation(self) -> str:
-        who = ", ".join(p for p in (self.author, self.publisher) if p)
-        parts = [p for p in (who, f"“{self.title}”", self.locator, self.url) if p]
-        return " — ".join(parts)
+        return citation(self.title, self.author, self.publisher, self.locator, self.url)
 
     def to_json(self) -> dict:
         return asdict(self)

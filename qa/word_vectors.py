@@ -26,8 +26,12 @@ import numpy as np
 from index.errors import QAError
 
 SEARCHED = (Path("var/glove"),)
-FETCH = "bash scripts/fetch_glove.sh var/glove"
 VECTORS, WORDS = "vectors.npy", "words.txt"
+
+
+def refetch(folder: Path) -> str:
+    """The command that replaces damaged vectors (the script leaves a folder that has both files alone)."""
+    return f"rm -r {folder} && bash scripts/fetch_glove.sh {folder}"
 
 
 def find_word_vectors(folder: Path | None = None) -> Path | None:
@@ -64,12 +68,12 @@ class WordVectors:
             self.matrix = np.load(folder / VECTORS, mmap_mode="r")
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise QAError(
-                f"The word vectors at {folder} cannot be read ({exc}); fetch them again with: {FETCH}."
+                f"The word vectors at {folder} cannot be read ({exc}); fetch them again with: {refetch(folder)}."
             ) from exc
         if self.matrix.ndim != 2 or len(self.matrix) != len(words):
             raise QAError(
                 f"The word vectors at {folder} are damaged ({len(words)} words, {self.matrix.shape[0]} vectors); "
-                f"fetch them again with: {FETCH}."
+                f"fetch them again with: {refetch(folder)}."
             )
         self.folder = folder
         self.index = {word: row for row, word in enumerate(words)}
@@ -87,7 +91,9 @@ def load_word_vectors(folder: Path | None = None) -> WordVectors | None:
     that does, else None."""
     found = find_word_vectors(folder)
     if folder is not None and found is None:
-        raise QAError(f"{folder} does not hold word vectors ({VECTORS}, {WORDS}); fetch them with: {FETCH}.")
+        raise QAError(
+            f"{folder} does not hold word vectors ({VECTORS}, {WORDS}); fetch them with: bash scripts/fetch_glove.sh {folder}."
+        )
     return WordVectors(found) if found is not None else None
 
 
