@@ -16,6 +16,7 @@ An index without one (built where the export failed) is answered with the torch 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,10 @@ class OnnxEncoder:
         hidden = self.session.run(None, feed)[0]
         return hidden, mask, [e.tokens for e in encodings]
 
-    def encode_tokens(self, texts: list[str], progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Per text, its unit vector and the unit vectors of its content word pieces (`Encoder.encode_tokens`)."""
+    def encode_tokens(
+        self, texts: list[str], progress: bool = False, pick: Callable[[list[str]], list[int]] = content_pieces
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Per text, its unit vector and the unit vectors of the word pieces `pick` keeps (`Encoder.encode_tokens`)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         vectors, pieces = [], []
@@ -79,7 +82,7 @@ class OnnxEncoder:
             summed = (hidden * mask[:, :, None]).sum(axis=1)
             vectors.append(summed / mask.sum(axis=1, keepdims=True))
             for row, names in enumerate(tokens):
-                pieces.append(unit_rows(hidden[row, : len(names)][content_pieces(names)]))
+                pieces.append(unit_rows(hidden[row, : len(names)][pick(names)]))
         return unit_rows(np.concatenate(vectors)), pieces
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:

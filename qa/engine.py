@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 
 from index.build import check_index
-from index.embed import Encoder
+from index.embed import Encoder, question_pieces
 from index.errors import IndexMismatch
 from index.query_encoder import OnnxEncoder, query_encoder
 from index.store import StoredIndex, damaged, live_folder, read_index, stored_vectors
@@ -105,7 +105,8 @@ class Engine:
         return cls(stored, settings, encoder)
 
     def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        vectors, pieces = self.encoder.encode_tokens([text])
+        pick = partial(question_pieces, asking_weight=self.settings.asking_weight)
+        vectors, pieces = self.encoder.encode_tokens([text], pick=pick)
         return vectors[0], pieces[0]
 
     def encode(self, text: str) -> np.ndarray:
@@ -113,7 +114,8 @@ class Engine:
         return self.encode_cached(text)[0]
 
     def pieces(self, text: str) -> np.ndarray:
-        """The vectors of the question's content word pieces, from the same forward pass."""
+        """The vectors of the question's content word pieces and its asking word (`question_pieces`), from
+        the same forward pass."""
         return self.encode_cached(text)[1]
 
     def forget(self) -> None:

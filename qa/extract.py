@@ -8,7 +8,9 @@ the spans chosen in each passage then gain an eighth (`with_related`):
   (the model's contextual vectors), averaged over the question's pieces. One vector per sentence
   blurs a long sentence; piece by piece, "kids" still meets "children" and "foes" "enemy". Taken
   over the whole span, a question whose words are spread over two sentences ("Which countries does
-  Nakhichevan trade with?" against "Nakhichevan is ... . It has trade ...") is covered by the pair;
+  Nakhichevan trade with?" against "Nakhichevan is ... . It has trade ...") is covered by the pair.
+  The question's asking word ("who", "when", "how") is one of its pieces, counted three times
+  (`index.embed.question_pieces`): its vector meets the answer's ("whom" meets "@Tom_deWaal");
 - passage: cosine similarity of the span's passage and the question (context the span lacks);
 - lexical: the idf-weighted share of the question's terms that the span contains. A term the corpus
   does not hold weighs as much as the rarest term it does: a span cannot cover it, and leaving it out

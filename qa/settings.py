@@ -40,6 +40,9 @@ class Settings:
     # A related word counts from this cosine up (`qa.extract.related_credit`): "kids" / "children" 0.76,
     # "bombarded" / "shelled" 0.69 count; "sky" / "airport" 0.39 does not.
     related_floor: float = 0.4
+    # The question's asking word ("who", "when", "how") counts as this many word pieces in the piece
+    # match (`index.embed.question_pieces`); 0 leaves it out.
+    asking_weight: int = 3
     quote_floor: float = 0.1  # a quote's own best sentence must reach this cosine to be shown
     quote_margin: float = 1.0  # further quotes must score within this of the best one
     max_question_chars: int = 1000
@@ -51,6 +54,8 @@ class Settings:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if self.quotes < 1 or self.candidates < 1 or self.rerank < 1:
             raise ValueError("quotes, candidates and rerank must be at least 1")
+        if self.asking_weight < 0:
+            raise ValueError("asking_weight must not be negative")
         if not 0 <= self.synonym_weight <= 1:
             raise ValueError("synonym_weight must be between 0 and 1")
 

@@ -96,7 +96,7 @@ class WordCountEncoder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
 
-    def encode_tokens(self, texts: list[str], progress: bool = False):
+    def encode_tokens(self, texts: list[str], progress: bool = False, pick=None):
         """Each word is one piece, its vector the word's own axis (so piece matching counts shared words)."""
         pieces = [self.encode(re.findall(r"[a-z]+", text.lower())) for text in texts]
         return self.encode(texts), [p.reshape(-1, self.dimension) for p in pieces]

@@ -125,9 +125,10 @@ def test_the_synonyms_a_question_used_are_named_for_the_miss_report(engine, seed
 
 
 def test_a_question_worded_with_synonyms_finds_its_answer(engine):
-    # "really" and "so-called environmentalists": the article says "not a genuine grassroot movement".
-    question = "Who really makes up the so-called environmentalists?"
-    evidence = "consists mainly of members of Azerbaijani special services"
+    # None of "language", "writer", "mastered" is in the corpus; WordNet gives "speech", "author",
+    # "overcome". Without them the question shares no word with the corpus and is refused.
+    question = "What language has the writer mastered?"
+    evidence = "I speak Azerbaijani."
     assert any(evidence in q.text for q in engine.answer(question).quotes)
     without = Engine(dataclasses.replace(engine.stored, synonyms={}), engine.settings, engine.encoder)
     assert not any(evidence in q.text for q in without.answer(question).quotes)
