@@ -1,10 +1,12 @@
 import json
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
 
 from index.build import build, check_index
+from index.embed import question_pieces
 from index.errors import IndexMismatch, IndexNotFound
 from index.query_encoder import QUERY_MODEL
 from index.store import live_folder, read_index, read_manifest
@@ -207,6 +209,12 @@ def test_questions_are_encoded_without_torch_exactly_as_torch_encodes_them(engin
     for got, expected in zip(pieces, expected_pieces, strict=True):
         assert got.shape == expected.shape and np.sum(got * expected, axis=1).min() > 0.9999
     assert len(pieces[3]) == 254  # 256 pieces less [CLS] and [SEP]
+    # A question's pieces with its asking word, as the engine asks for them.
+    pick = partial(question_pieces, asking_weight=3)
+    (got,), (expected,) = (
+        e.encode_tokens(["Whom does the author recommend?"], pick=pick)[1] for e in (engine.encoder, encoder)
+    )
+    assert got.shape == expected.shape == (5, 384) and np.sum(got * expected, axis=1).min() > 0.9999
 
 
 def test_answers_are_the_same_with_either_encoder(engine, encoder):
