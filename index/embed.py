@@ -48,7 +48,7 @@ ASKING_WORDS = frozenset({"who", "whom", "whose", "when", "where", "how"})
 
 
 def question_pieces(pieces: list[str], asking_weight: int = 0) -> list[int]:
-    """`content_pieces`, and the question's asking word ("Who", "When", "How", "In whose") among its first
+    """`content_pieces`, and the question's asking word ("Who", "When", "How", "For how long") among its first
     three word pieces, counted `asking_weight` times: the piece match is a mean over these rows.
 
     The model's contextual vector of "whom" in "Whom does the author recommend reading?" comes closest to
