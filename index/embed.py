@@ -49,7 +49,8 @@ ASKING_WORDS = frozenset({"who", "whom", "whose", "when", "where", "how"})
 
 def question_pieces(pieces: list[str], asking_weight: int = 0) -> list[int]:
     """`content_pieces`, and the question's asking word ("Who", "When", "How", "For how long") among its first
-    three word pieces, counted `asking_weight` times: the piece match is a mean over these rows.
+    three word pieces (of its last question, for a follow-up searched after the one before it), counted
+    `asking_weight` times: the piece match is a mean over these rows.
 
     The model's contextual vector of "whom" in "Whom does the author recommend reading?" comes closest to
     the name in "start with @Tom_deWaal"; "how" in "How quickly could ...?" to "within less than a week".
@@ -59,7 +60,11 @@ def question_pieces(pieces: list[str], asking_weight: int = 0) -> list[int]:
     4: own top 1 +1 more, SQuAD 0.839 / 0.936.)
     """
     keep = content_pieces(pieces)
-    asking = next((i for i, piece in enumerate(pieces[:4]) if piece in ASKING_WORDS), None)
+    # A follow-up is searched after the question before it ("Who is blocking the road? Since when?"):
+    # the last question's opening is what is asked now.
+    ends = [i for i in range(len(pieces) - 1) if pieces[i] == "?" and pieces[i + 1] not in _SPECIAL]
+    opening = ends[-1] + 1 if ends else 1  # 1: after [CLS]
+    asking = next((i for i in range(opening, opening + 3) if i < len(pieces) and pieces[i] in ASKING_WORDS), None)
     return sorted(keep + [asking] * asking_weight) if asking is not None else keep
 
 

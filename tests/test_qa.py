@@ -430,6 +430,9 @@ def test_the_asking_word_is_kept_among_the_question_pieces():
     # "what" asks for nothing in particular, and a "who" deep in the question does not ask.
     what = ["[CLS]", "what", "is", "the", "man", "who", "left", "called", "?", "[SEP]"]
     assert question_pieces(what, asking_weight=3) == content_pieces(what)
+    # A follow-up searched after the question before it asks with its own opening.
+    chain = ["[CLS]", "who", "is", "blocking", "it", "?", "since", "when", "?", "[SEP]"]
+    assert [chain[i] for i in question_pieces(chain, asking_weight=2)] == ["blocking", "since", "when", "when"]
 
 
 @pytest.mark.parametrize(
