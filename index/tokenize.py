@@ -1,7 +1,8 @@
 """The BM25 tokenizer, shared by the index build and the query side so both see the same terms.
 
 Lower-cased words (letters and digits; "Nagorno-Karabakh" gives "nagorno" and "karabakh"), English
-stop words removed, then Snowball-stemmed so "blocked", "blocking" and "blockade" meet their stems.
+stop words removed, then Snowball-stemmed so "blocked" and "blocking" meet in "block" ("blockade" keeps
+its own stem, "blockad": a stemmer cuts endings, it does not know derived nouns).
 """
 
 from __future__ import annotations
