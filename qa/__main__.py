@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from qa.types import contexts_shown
+
 
 def render_text(answer) -> str:
     lines = []
@@ -27,10 +29,9 @@ def render_text(answer) -> str:
             lines.append("")
             lines.append("Closest passages (not answers):")
     shown = answer.quotes or answer.related
-    for number, (quote, above) in enumerate(zip(shown, [None, *shown][:-1], strict=True), 1):
+    for number, (quote, context) in enumerate(zip(shown, contexts_shown(shown), strict=True), 1):
         lines.append("")
         indent = f"{number}. "
-        context = quote.context_shown(above)
         if context:  # the sentence the quote points back to ("She has also stated …"), apart
             before = f"(just before it: “{context.text}”)"
             lines.append(textwrap.fill(before, width=100, initial_indent=indent, subsequent_indent="   "))

@@ -56,6 +56,8 @@ class Settings:
             raise ValueError("quotes, candidates and rerank must be at least 1")
         if self.asking_weight < 0:
             raise ValueError("asking_weight must not be negative")
+        if not 0 <= self.related_floor < 1:
+            raise ValueError("related_floor must be at least 0 and below 1")
         if not 0 <= self.synonym_weight <= 1:
             raise ValueError("synonym_weight must be between 0 and 1")
 

@@ -87,3 +87,8 @@ class Answer:
             "related": [q.to_json() for q in self.related],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
+
+
+def contexts_shown(quotes: list[Quote]) -> list[Excerpt | None]:
+    """Each quote's `Quote.context_shown`, for quotes shown one under the other in this order."""
+    return [quote.context_shown(above) for quote, above in zip(quotes, [None, *quotes[:-1]], strict=True)]

@@ -435,6 +435,13 @@ def test_the_asking_word_is_kept_among_the_question_pieces():
     assert [chain[i] for i in question_pieces(chain, asking_weight=2)] == ["blocking", "since", "when", "when"]
 
 
+def test_settings_refuse_weights_that_cannot_work():
+    with pytest.raises(ValueError, match="asking_weight"):
+        Settings(asking_weight=-1)
+    with pytest.raises(ValueError, match="related_floor"):  # the credit divides by 1 - floor
+        Settings(related_floor=1.0)
+
+
 @pytest.mark.parametrize(
     "question, evidence",
     [

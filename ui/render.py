@@ -12,7 +12,7 @@ from collections import OrderedDict
 from urllib.parse import urlparse
 
 from index.tokenize import words as content_words
-from qa.types import Answer, Excerpt, Quote
+from qa.types import Answer, Excerpt, Quote, contexts_shown
 
 CLOSEST_HEADING = "Closest passages (not an answer)"  # above the passages shown when the corpus does not answer
 
@@ -87,9 +87,8 @@ def quotes_html(quotes: list[Quote], words: set[str]) -> str:
     blocks = []
     for items in grouped(quotes).values():
         blocks.append(f'<p class="qa-source"><strong>{escape(source_label(items[0][1]))}:</strong></p>')
-        for (number, quote), above in zip(items, [None, *(q for _, q in items)][:-1], strict=True):
+        for (number, quote), shown in zip(items, contexts_shown([q for _, q in items]), strict=True):
             # The sentence the quote points back to ("She has also stated …"), muted and apart from it.
-            shown = quote.context_shown(above)
             context = f'<small class="qa-context">Just before it: “{escape(shown.text)}”</small><br>' if shown else ""
             blocks.append(
                 f'<blockquote class="qa-quote" data-quote="{number}">{context}'
