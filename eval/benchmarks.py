@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from eval.metrics import contains_answer, ndcg_at_k, percentile, recall_at_k
-from index.build import build, check_current
+from index.build import build
+from index.checks import check_current
 from index.errors import QAError
 from index.store import read_manifest
 from index.tokenize import tokenize

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from index.build import build, check_current
+    from index.build import build
+    from index.checks import check_current
     from index.errors import QAError
     from index.store import read_index
 

@@ -251,7 +251,7 @@ def read_index(out: Path) -> StoredIndex:
 
 def _read_build(folder: Path, manifest: dict) -> StoredIndex:
     query_model = manifest.get("query_model")
-    if query_model:  # 90 MB: its size is checked here, its sha256 by `index.build.check_query_model`
+    if query_model:  # 90 MB: its size is checked here, its sha256 by `index.checks.check_query_model`
         size = (folder / query_model["file"]).stat().st_size
         if size != query_model["bytes"]:
             raise WrongSize(f"{query_model['file']} {'is cut short' if size < query_model['bytes'] else 'has grown'}")

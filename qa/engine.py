@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index.build import check_index
+from index.checks import check_index
 from index.embed import Encoder, question_pieces
 from index.errors import IndexMismatch
 from index.query_encoder import OnnxEncoder, query_encoder
 from index.store import StoredIndex, damaged, live_folder, read_index, stored_vectors
-from index.tokenize import tokenize, words
+from index.tokenize import tokenize
 from index.types import is_record
 from qa.answer_type import answer_type, holds
 from qa.extract import (
@@ -24,7 +24,6 @@ from qa.extract import (
     passage_spans,
     pick_spans,
     piece_matrix,
-    related_credit,
     term_weights,
 )
 from qa.fusion import reciprocal_rank_fusion
@@ -34,7 +33,7 @@ from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
 from qa.settings import Settings
 from qa.sources import SourceNames
 from qa.types import Answer, Excerpt, Hit, Quote, citation
-from qa.word_vectors import load_word_vectors
+from qa.word_vectors import RelatedWords, load_word_vectors
 
 NOT_ANSWERED = "The corpus does not answer this."
 # A question about a named document as a whole; {} is the document's citation (`qa.types.citation`).
@@ -88,7 +87,9 @@ class Engine:
         self.encode_cached = lru_cache(maxsize=512)(self._encode)
         # GloVe vectors for the question words a quote says otherwise (None when not installed).
         self.word_vectors = load_word_vectors(settings.word_vectors)
-        self._word_rows: dict[int, np.ndarray] = {}  # sentence -> rows of its words, filled as they are met
+        self.related = (
+            RelatedWords(self.word_vectors, self.sentence_text, settings.related_floor) if self.word_vectors else None
+        )
 
     @classmethod
     def load(cls, settings: Settings, encoder: Encoder | OnnxEncoder | None = None) -> Engine:
@@ -185,7 +186,7 @@ class Engine:
         matched = piece_matrix(self.pieces(query), *self.stored.sentence_tokens.gather(np.concatenate(groups)))
         bounds = np.cumsum([len(g) for g in groups])[:-1]
         per_passage = np.split(matched, bounds, axis=1)
-        order, related = self.related_words(query, terms, np.concatenate(groups))
+        order, related = self.related.credit(query, terms, np.concatenate(groups)) if self.related else ((), None)
         per_passage_related = np.split(related, bounds, axis=1) if related is not None else [None] * len(groups)
         spans = []
         for hit, ids, pieces, near in zip(top, groups, per_passage, per_passage_related, strict=True):
@@ -207,34 +208,6 @@ class Engine:
             )
             spans.extend(passage_spans(evidence, terms, weights, self.settings.rules))
         return spans
-
-    def related_words(
-        self, query: str, terms: dict[str, float], sentences: np.ndarray
-    ) -> tuple[tuple[str, ...], np.ndarray | None]:
-        """The question terms that have a word vector, and [those terms, `sentences`]: each one's
-        `related_credit` with the best word of each sentence (`qa.word_vectors`). None without vectors."""
-        if self.word_vectors is None:
-            return (), None
-        asked = {}  # term -> the question's first word for it that has a vector
-        for word in words(query):
-            term = next(iter(tokenize(word)), None)
-            if term in terms and term not in asked and word in self.word_vectors.index:
-                asked[term] = word
-        if not asked:
-            return (), np.zeros((0, len(sentences)))
-        rows = [self.sentence_word_rows(int(i)) for i in sentences]
-        question = self.word_vectors.vectors(self.word_vectors.rows(list(asked.values())))
-        counts = np.array([len(r) for r in rows], dtype=np.int64)
-        corpus = self.word_vectors.vectors(np.concatenate(rows)) if counts.sum() else np.zeros((0, question.shape[1]))
-        cosines = piece_matrix(question, corpus, counts)
-        return tuple(asked), related_credit(cosines, self.settings.related_floor)
-
-    def sentence_word_rows(self, i: int) -> np.ndarray:
-        """The word-vector rows of sentence i's distinct words (stop words left out), remembered."""
-        found = self._word_rows.get(i)
-        if found is None:
-            found = self._word_rows[i] = self.word_vectors.rows(list(dict.fromkeys(words(self.sentence_text(i)))))
-        return found
 
     def sentence_text(self, i: int) -> str:
         sentence = self.stored.sentences[i]

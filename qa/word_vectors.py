@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Container
 from pathlib import Path
 
 import numpy as np
 
 from index.errors import QAError
+from index.tokenize import tokenize, words
+from qa.extract import piece_matrix, related_credit
 
 SEARCHED = (Path("var/glove"),)
 VECTORS, WORDS = "vectors.npy", "words.txt"
@@ -84,6 +87,40 @@ class WordVectors:
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.matrix[rows], dtype=np.float32)
+
+
+class RelatedWords:
+    """How closely the words of corpus sentences say the question's words otherwise: `credit` gives, for
+    each question term with a vector, its `related_credit` (above `floor`) with the best word of each
+    sentence. Each sentence's word rows are remembered as they are met."""
+
+    def __init__(self, vectors: WordVectors, sentence_text: Callable[[int], str], floor: float) -> None:
+        self.vectors = vectors
+        self.sentence_text = sentence_text
+        self.floor = floor
+        self._rows: dict[int, np.ndarray] = {}  # sentence -> rows of its distinct words
+
+    def credit(self, query: str, terms: Container[str], sentences: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+        """The question's terms (of `terms`) that have a word vector, and [those terms, `sentences`]."""
+        asked = {}  # term -> the question's first word for it that has a vector
+        for word in words(query):
+            term = next(iter(tokenize(word)), None)
+            if term in terms and term not in asked and word in self.vectors.index:
+                asked[term] = word
+        if not asked:
+            return (), np.zeros((0, len(sentences)))
+        rows = [self.sentence_rows(int(i)) for i in sentences]
+        question = self.vectors.vectors(self.vectors.rows(list(asked.values())))
+        counts = np.array([len(r) for r in rows], dtype=np.int64)
+        corpus = self.vectors.vectors(np.concatenate(rows)) if counts.sum() else np.zeros((0, question.shape[1]))
+        return tuple(asked), related_credit(piece_matrix(question, corpus, counts), self.floor)
+
+    def sentence_rows(self, i: int) -> np.ndarray:
+        """The word-vector rows of sentence i's distinct words (stop words left out)."""
+        found = self._rows.get(i)
+        if found is None:
+            found = self._rows[i] = self.vectors.rows(list(dict.fromkeys(words(self.sentence_text(i)))))
+        return found
 
 
 def load_word_vectors(folder: Path | None = None) -> WordVectors | None:

@@ -5,7 +5,8 @@ from functools import partial
 import numpy as np
 import pytest
 
-from index.build import build, check_index
+from index.build import build
+from index.checks import check_index
 from index.embed import question_pieces
 from index.errors import IndexMismatch, IndexNotFound
 from index.query_encoder import QUERY_MODEL
@@ -262,7 +263,7 @@ def test_a_rebuild_reuses_the_exported_model_and_cleans_up_after_a_killed_build(
 
 
 def test_without_an_exported_model_questions_are_encoded_with_torch(tmp_path, encoder, monkeypatch):
-    from index.build import check_current
+    from index.checks import check_current
     from index.embed import Encoder
 
     def failing_export(self, path):

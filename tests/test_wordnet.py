@@ -7,7 +7,8 @@ import sys
 import pytest
 
 import index.wordnet as wordnet
-from index.build import build, check_synonyms
+from index.build import build
+from index.checks import check_synonyms
 from index.errors import IndexMismatch, QAError
 from index.store import read_index, read_manifest
 from qa.engine import Engine

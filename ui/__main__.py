@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-    from index.build import build, check_current
+    from index.build import build
+    from index.checks import check_current
     from index.config import DEFAULT_CORPUS
     from index.errors import QAError
     from index.store import read_manifest
