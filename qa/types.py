@@ -91,4 +91,5 @@ class Answer:
 
 def contexts_shown(quotes: list[Quote]) -> list[Excerpt | None]:
     """Each quote's `Quote.context_shown`, for quotes shown one under the other in this order."""
-    return [quote.context_shown(above) for quote, above in zip(quotes, [None, *quotes[:-1]], strict=True)]
+    above = [None, *quotes][: len(quotes)]  # nothing above the first; an empty list stays empty
+    return [quote.context_shown(before) for quote, before in zip(quotes, above, strict=True)]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from dataclasses import replace
 
+from qa.question import NOTHING_ASKED, OTHER_SCRIPT
+
 
 def run_cli(args, stdin=None):
     return subprocess.run([sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, text=True, timeout=300)
@@ -87,3 +89,17 @@ def test_cli_bad_input_and_missing_index_are_one_line(seed_index, tmp_path):
     missing = run_cli(["ask", "--index", str(tmp_path / "none"), "Why?"])
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "python -m index build" in missing.stderr
+
+
+def test_cli_text_prints_a_notice_alone_when_there_is_nothing_to_quote(seed_index):
+    # A question about a document as a whole, one with nothing to look for and one in another script get
+    # a notice and no passages at all: each prints its sentence, not a traceback.
+    done = run_cli(
+        ["ask", "--index", str(seed_index)],
+        stdin="Who wrote the article?\nWhat is it?\nЧто такое Лачинский коридор?\n",
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    out = done.stdout
+    assert out.index("Q: Who wrote the article?") < out.index("Quotes cannot describe a whole document")
+    assert out.index("EVN Report") < out.index("Q: What is it?") < out.index(NOTHING_ASKED)
+    assert out.index("Q: Что такое") < out.index(OTHER_SCRIPT) and out.count("“") == out.count("”")
