@@ -99,6 +99,14 @@ def test_follow_up_uses_the_previous_question_and_says_so(engine):
     assert "schools are closed because of the lack of heating" in answer.quotes[0].text
 
 
+def test_a_follow_up_does_not_lean_on_a_question_refused_before_any_search(engine):
+    history, conversation, _ = respond(engine, "Что такое Лачинский коридор?", [], None)
+    assert "please ask your question in English" in history[-1]["content"]
+    history, conversation, answer = respond(engine, "And how many were children?", history, conversation)
+    assert answer.searched is None and "please ask your question in English" not in history[-1]["content"]
+    assert "30,000 children" in answer.quotes[0].text
+
+
 def test_a_question_naming_a_source_says_which_one_it_quotes(engine):
     history, _, answer = respond(engine, "What does the thread say about <b>hate</b>?", [], None)
     html = history[1]["content"]

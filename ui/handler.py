@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from index.errors import BadQuestion
 from qa.engine import Engine
 from qa.followup import resolve
+from qa.question import NOTHING_ASKED, OTHER_SCRIPT
 from qa.types import Quote
 from ui.render import CLOSEST_HEADING, answer_html, escape, quote_with_citation, source_html
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = "Something went wrong while answering. Please try again."
 SHOWN_QUESTION_CHARS = 300
+UNSEARCHED = (OTHER_SCRIPT, NOTHING_ASKED)  # notices for questions refused before any search
 
 
 ANSWER_QUOTES = ("Quotes of the last answer", "Quote with citation (copy)")
@@ -51,9 +53,10 @@ def respond(engine: Engine, question: str, history: list[dict] | None, conversat
             question, search=resolve(question, conversation.previous, engine.settings.max_question_chars)
         )
         reply = answer_html(answer)
-        conversation = Conversation(
-            answer.searched or answer.question, tuple(answer.quotes or answer.related), answered=not answer.abstained
-        )
+        # A question refused before anything was searched (another script, nothing to look for) is no
+        # ground for a follow-up: "And the children?" after one stands alone.
+        searched = None if answer.notice in UNSEARCHED else answer.searched or answer.question
+        conversation = Conversation(searched, tuple(answer.quotes or answer.related), answered=not answer.abstained)
     except BadQuestion as exc:
         reply = f"<p>{escape(str(exc))}</p>"
     except Exception:  # a user sees one sentence, the log keeps the traceback
