@@ -41,6 +41,13 @@ def render_text(answer) -> str:
     return "\n".join(lines)
 
 
+def at_least_one(text: str) -> int:
+    """-k's value: a whole number of 1 or more (argparse turns the error into one line)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qa", description="Answer questions with quotes from the corpus.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "--corpus", type=Path, help="corpus to check the index against (default: the one it was built from)"
     )
     ask.add_argument("--mode", choices=["bm25", "dense", "hybrid"], help="retrieval mode (default: hybrid)")
-    ask.add_argument("-k", type=int, help="at most this many quotes (default: 3)")
+    ask.add_argument("-k", type=at_least_one, help="at most this many quotes (default: 3)")
     args = parser.parse_args(argv)
 
     from index.errors import BadQuestion, QAError

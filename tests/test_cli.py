@@ -103,3 +103,9 @@ def test_cli_text_prints_a_notice_alone_when_there_is_nothing_to_quote(seed_inde
     assert out.index("Q: Who wrote the article?") < out.index("Quotes cannot describe a whole document")
     assert out.index("EVN Report") < out.index("Q: What is it?") < out.index(NOTHING_ASKED)
     assert out.index("Q: Что такое") < out.index(OTHER_SCRIPT) and out.count("“") == out.count("”")
+
+
+def test_cli_k_below_one_is_refused_in_one_line(seed_index):
+    done = run_cli(["ask", "--index", str(seed_index), "-k", "0", "Who is blocking the corridor?"])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "argument -k: expected a whole number of at least 1, not '0'" in done.stderr
