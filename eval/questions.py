@@ -25,6 +25,8 @@ class EvalQuestion:
 
 def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
     questions = []
+    if not Path(path).is_file():
+        raise ValueError(f"There is no question file at {path}; pass --questions with a JSONL file of questions.")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():

@@ -271,6 +271,8 @@ def test_a_malformed_question_file_is_refused_with_its_line_number(tmp_path):
         load_questions(path)
     path.write_text('{"id": "a", "question": "Who?", "answerable": false, "kind": "absent"}\n')
     assert load_questions(path)[0].doc is None  # an unanswerable question may leave doc and evidence out
+    with pytest.raises(ValueError, match=r"^There is no question file at .*missing.jsonl; pass --questions"):
+        load_questions(tmp_path / "missing.jsonl")
 
 
 def test_a_table_without_rows_is_its_header():
