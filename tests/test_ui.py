@@ -306,5 +306,18 @@ def test_in_a_real_browser(server):
         assert not driver.find_elements(By.CSS_SELECTOR, "#qa-chat a[href^='javascript']")
         driver.execute_script("window.scrollTo(0, 0);")
         driver.save_screenshot(str(ARTIFACTS / "xss-probe.png"))
+
+        # The chat's own trash icon forgets the conversation too: a follow-up asked after it stands alone.
+        box = driver.find_element(By.CSS_SELECTOR, "#qa-question textarea")
+        box.send_keys("How many Armenians are isolated by the blockade?", Keys.ENTER)
+        wait.until(lambda d: "120,000 Armenians" in d.find_element(By.CSS_SELECTOR, "#qa-chat").text)
+        tools = driver.find_elements(By.CSS_SELECTOR, "#qa-chat button.icon-button")
+        # Copy and clear only: no "share" button, which would post to Hugging Face.
+        assert {b.get_attribute("aria-label") for b in tools} <= {"Clear", "Copy conversation", "Copy message"}
+        driver.find_element(By.CSS_SELECTOR, "#qa-chat button[aria-label='Clear']").click()
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#qa-chat blockquote"))
+        box.send_keys("And how many of them were children?", Keys.ENTER)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qa-chat blockquote"))
+        assert "Searched for" not in driver.find_element(By.CSS_SELECTOR, "#qa-chat").text
     finally:
         driver.quit()

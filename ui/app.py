@@ -82,7 +82,10 @@ def build_app(engine: Engine):
         )
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Answers", height=520, sanitize_html=True, elem_id="qa-chat")
+                # No "share" button: it posts to Hugging Face Spaces discussions, which this app never reaches.
+                chatbot = gr.Chatbot(
+                    label="Answers", height=520, sanitize_html=True, buttons=["copy", "copy_all"], elem_id="qa-chat"
+                )
                 question = gr.Textbox(
                     label="Your question",
                     placeholder="Ask about the documents…",
@@ -115,6 +118,9 @@ def build_app(engine: Engine):
         picker.input(on_show, [picker, conversation], [source, copy], api_visibility="private").then(
             None, None, None, js=SCROLL_TO_HIGHLIGHT
         )
-        clear.click(on_clear, None, [chatbot, conversation, question, picker, copy, source], api_visibility="private")
+        cleared = [chatbot, conversation, question, picker, copy, source]
+        clear.click(on_clear, None, cleared, api_visibility="private")
+        # The chat's own trash icon forgets the conversation too: a follow-up then stands alone.
+        chatbot.clear(on_clear, None, cleared, api_visibility="private")
         gr.api(api, api_name="ask")
     return app
