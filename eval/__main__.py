@@ -16,6 +16,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from index.config import at_least_one
+
 METRICS = [
     ("hit@1", "Hit@1 (top quote covers the evidence)"),
     ("hit@3", "Hit@3"),
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--limit", type=int, help="only the first N questions")
+    parser.add_argument("--limit", type=at_least_one, help="only the first N questions")
     if argv[:1] == ["squad"]:
         parser.add_argument("benchmark")
         parser.add_argument("--split", choices=["tune", "test"], default="test")

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from index.config import at_least_one
 from qa.types import contexts_shown
 
 
@@ -39,13 +40,6 @@ def render_text(answer) -> str:
         lines.append(textwrap.fill(f"“{quote.text}”", width=100, initial_indent=indent, subsequent_indent="   "))
         lines.append(f"   — {quote.citation()}")
     return "\n".join(lines)
-
-
-def at_least_one(text: str) -> int:
-    """-k's value: a whole number of 1 or more (argparse turns the error into one line)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
-    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:

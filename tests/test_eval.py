@@ -259,6 +259,11 @@ def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
 
 
+def test_a_limit_below_one_is_refused_naming_the_option():
+    done = subprocess.run([sys.executable, "-m", "eval", "--limit", "-5"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "argument --limit: expected a whole number of at least 1, not '-5'" in done.stderr
+
+
 def test_a_malformed_question_file_is_refused_with_its_line_number(tmp_path):
     path = tmp_path / "questions.jsonl"
     path.write_text(
