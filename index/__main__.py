@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the disk filled up, a folder vanished: the previous index is still in use
+        print(f"error: the index could not be written at {args.out} ({exc.strerror or exc}).", file=sys.stderr)
+        return 2
     for line in summary.lines():
         print(line)
     return 0

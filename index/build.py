@@ -153,6 +153,16 @@ def _embed_cached(
             bar.update(len(chunk))
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an index location that cannot become a folder: a file stands there or above it, or its
+    nearest existing folder is not writable."""
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise QAError(f"{existing} is a file, not a folder; pass --out with a folder for the index.")
+    if not os.access(existing, os.W_OK):
+        raise QAError(f"{existing} is not writable; pass --out with a folder you can write to.")
+
+
 def build(
     corpus: Path,
     out: Path,
@@ -167,6 +177,7 @@ def build(
     wordnet_folder = find_wordnet(wordnet)
     if wordnet is not None and wordnet_folder is None:
         raise QAError(f"{wordnet} does not hold the WordNet database files (index.noun, data.noun, …).")
+    _check_writable(Path(out))  # before minutes of embedding, not after
     encoder = encoder or Encoder()
     fingerprint = corpus_fingerprint(corpus)
     documents, report = read_corpus(corpus)

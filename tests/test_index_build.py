@@ -8,7 +8,7 @@ import pytest
 from index.build import build
 from index.checks import check_index
 from index.embed import question_pieces
-from index.errors import IndexMismatch, IndexNotFound
+from index.errors import IndexMismatch, IndexNotFound, QAError
 from index.query_encoder import QUERY_MODEL
 from index.store import live_folder, read_index, read_manifest
 from qa.engine import Engine
@@ -175,6 +175,15 @@ def test_cli_build_and_if_stale(tmp_path, encoder):
     gone = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert gone.returncode == 2 and "does not exist" in gone.stderr and "Traceback" not in gone.stderr
     assert json.loads((live_folder(out) / "manifest.json").read_text())["counts"]["documents"] == 2
+
+
+def test_an_index_location_that_cannot_be_a_folder_is_refused_before_embedding(tmp_path, encoder):
+    corpus, taken = small_corpus(tmp_path / "c"), tmp_path / "a-file"
+    taken.write_text("not an index")
+    for out in (taken, taken / "idx"):
+        with pytest.raises(QAError, match=r"a-file is a file, not a folder; pass --out with a folder for the index"):
+            build(corpus, out, encoder=encoder)
+    assert taken.read_text() == "not an index"
 
 
 def test_a_records_sentences_are_searched_with_its_title(tmp_path, encoder):
