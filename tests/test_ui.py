@@ -224,6 +224,22 @@ def server(seed_index):
     process.wait(timeout=30)
 
 
+def test_a_port_in_use_is_said_in_one_line_before_anything_loads(server, seed_index):
+    port = server.rsplit(":", 1)[1].strip("/")  # the running app holds it
+    done = subprocess.run(
+        [sys.executable, "-m", "ui", "--port", port, "--index", str(seed_index), "--no-build"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"error: cannot serve on 127.0.0.1:{port} (Address already in use); pass a free --port or another --host."
+    )
+    assert done.stdout == ""  # refused before the index was checked or the model loaded ("Ready after …")
+
+
 def test_api_endpoint_answers_through_gradio_client(server):
     from gradio_client import Client
 

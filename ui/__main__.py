@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from pathlib import Path
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why the app could not listen on host:port (another app holds it, an unknown host), or None."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, help="index directory (default: var/index)")
     parser.add_argument("--no-build", action="store_true", help="do not build a missing or stale index")
     args = parser.parse_args(argv)
+    taken = port_taken(args.host, args.port)
+    if taken:  # said now, not after the index is built and the model loaded
+        print(
+            f"error: cannot serve on {args.host}:{args.port} ({taken}); pass a free --port or another --host.",
+            file=sys.stderr,
+        )
+        return 2
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
