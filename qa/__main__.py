@@ -42,6 +42,15 @@ def render_text(answer) -> str:
     return "\n".join(lines)
 
 
+def readable(text: str) -> str:
+    """The text with what Python kept of bytes that are not UTF-8 (lone surrogates, from standard input or
+    an argument) shown as "�", so that it can be printed and sent as JSON."""
+    try:  # the bytes Python could not decode, back as they came: one "�" each
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # other lone surrogates
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qa", description="Answer questions with quotes from the corpus.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def respond(question: str, echo: bool = False) -> int:
+        question = readable(question)
         if echo:  # a piped question: say which question the answer below is for
             print(textwrap.fill(f"Q: {question.strip()}", width=100, subsequent_indent="   "), flush=True)
         try:
@@ -90,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     if interactive:
         print("Ask a question about the corpus (an empty line or Ctrl-D ends).", flush=True)
     engine.warm_up()
+    # A line that is not UTF-8 is answered (its bad bytes shown as "�"), not a UnicodeDecodeError.
+    sys.stdin.reconfigure(errors="surrogateescape")
     status = 0
     while True:
         if interactive:

@@ -19,14 +19,17 @@ _PARTICLES = frozenset("de da del der den du van von la le al bin ibn".split())
 
 
 def clean_question(text: str, max_chars: int) -> str:
-    """The question with control characters turned to spaces and runs of space folded, or BadQuestion."""
+    """The question with control characters turned to spaces and runs of space folded, or BadQuestion.
+
+    Lone surrogates count as control characters: they are what Python makes of bytes that are not UTF-8
+    on standard input or in arguments ("caf\\xe9" in Latin-1), and the tokenizer refuses them."""
     if not isinstance(text, str):
         raise BadQuestion(EMPTY)
     if len(text) > max_chars:
         raise BadQuestion(
             f"That question is {len(text):,} characters long; please keep it under {max_chars:,} characters."
         )
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c for c in text)
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         raise BadQuestion(EMPTY)

@@ -2,6 +2,7 @@
 one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -109,3 +110,17 @@ def test_cli_k_below_one_is_refused_in_one_line(seed_index):
     done = run_cli(["ask", "--index", str(seed_index), "-k", "0", "Who is blocking the corridor?"])
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "argument -k: expected a whole number of at least 1, not '0'" in done.stderr
+
+
+def test_cli_answers_a_line_that_is_not_utf8(seed_index):
+    # Even where Python reads standard input strictly, a Latin-1 line is answered, its bad bytes as "�".
+    done = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "--json", "--index", str(seed_index)],
+        input="How many days was Nagorno-Karabakh shelled in 2020, caf\xe9?\n".encode("latin-1"),
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+    )
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    answer = json.loads(done.stdout.decode("utf-8"))
+    assert answer["question"].endswith("caf\N{REPLACEMENT CHARACTER}?") and "44 days" in answer["quotes"][0]["text"]

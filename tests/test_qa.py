@@ -304,6 +304,9 @@ def test_control_characters_and_other_scripts_are_handled(engine):
     assert answer.question == "How many children are stranded in Armenia?" and not answer.abstained
     other = engine.answer("Сколько детей застряло в Армении?")
     assert other.abstained and other.notice == OTHER_SCRIPT
+    # Bytes that are not UTF-8, piped in, reach Python as lone surrogates ("b\\xe9b\\xe9s" in Latin-1).
+    babies = engine.answer("How many b\udce9b\udce9s and children are stranded in Armenia?")
+    assert babies.question == "How many b b s and children are stranded in Armenia?" and babies.quotes
 
 
 def test_a_question_with_nothing_to_look_for_is_not_answered_with_guesses(engine):
