@@ -82,7 +82,32 @@ def load_sources(corpus: Path) -> dict[str, dict]:
         raise BadCorpusFile(f"{path} is not valid JSON ({exc}); fix it or remove it.") from exc
     if not isinstance(data, dict):
         raise BadCorpusFile(f"{path} must map file names to their metadata.")
+    for name, meta in data.items():
+        problem = _metadata_problem(meta)
+        if problem:
+            raise BadCorpusFile(f"{path}: the entry for {name} {problem}; fix it or remove it.")
     return data
+
+
+TEXT_FIELDS = ("title", "author", "publisher", "kind", "url")
+
+
+def _metadata_problem(meta: object) -> str | None:
+    """What is wrong with one file's entry in `sources.json`, or None."""
+    if not isinstance(meta, dict):
+        return "must be an object with title, author, publisher, kind, url and furniture"
+    wrong = [f for f in TEXT_FIELDS if meta.get(f) is not None and not isinstance(meta[f], str)]
+    if wrong:
+        return f"has {' and '.join(wrong)} that {'is' if len(wrong) == 1 else 'are'} not text"
+    furniture = meta.get("furniture", [])
+    if not isinstance(furniture, list) or not all(isinstance(f, str) for f in furniture):
+        return "has furniture that is not a list of regular expressions"
+    for pattern in furniture:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            return f"has a furniture pattern that is not a regular expression ({pattern!r}: {exc})"
+    return None
 
 
 def read_text_file(path: Path) -> str:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from index.errors import EmptyCorpus
+from index.errors import EmptyCorpus, QAError
 from index.ingest import clean_text, read_corpus
 from index.passages import segment
 from index.structure import find_blocks
@@ -31,6 +31,22 @@ def test_furniture_patterns_come_from_sources_json():
     raw = "Menu\nReal text here.\nShare this\n"
     assert clean_text(raw, ["menu", r"share .*"]) == "Real text here."
     assert clean_text(raw, []) == "Menu\nReal text here.\nShare this"
+
+
+@pytest.mark.parametrize(
+    "entry, said",
+    [
+        ("a plain string", "must be an object with title, author, publisher, kind, url and furniture"),
+        ({"title": 5, "url": ["x"]}, "has title and url that are not text"),
+        ({"furniture": "Menu"}, "has furniture that is not a list of regular expressions"),
+        ({"furniture": ["(unclosed"]}, "has a furniture pattern that is not a regular expression ('(unclosed'"),
+    ],
+)
+def test_a_malformed_sources_entry_is_refused_in_one_sentence_naming_the_file(tmp_path, entry, said):
+    corpus = write_corpus(tmp_path / "c", {"a.txt": "Alpha beta. Gamma delta."}, {"a.txt": entry})
+    with pytest.raises(QAError, match=r"sources.json: the entry for a.txt ") as caught:
+        read_corpus(corpus)
+    assert said in str(caught.value) and str(caught.value).endswith("; fix it or remove it.")
 
 
 def test_thread_posts_get_post_locators():
