@@ -219,16 +219,25 @@ def _document(doc_id: str, meta: dict, text: str, fallback_title: str) -> Docume
 
 def read_collection(path: Path, meta: dict, report: CorpusReport) -> list[Document]:
     documents = []
+    first_line: dict[str, int] = {}  # record id -> the line that holds it
     text = read_text_file(path)
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            record_id, body = str(record["id"]), str(record["text"])
+            record_id, body = str(record["id"]), record["text"]
+            if not isinstance(body, str) or not isinstance(record.get("title") or "", str):
+                raise TypeError("text and title must be strings")
         except (json.JSONDecodeError, KeyError, TypeError):
             report.skipped.append(f'{path.name} line {number}: not a {{"id", "title", "text"}} record')
             continue
+        if record_id in first_line:  # two documents with one id: quotes of one would be cut from the other
+            report.skipped.append(
+                f'{path.name} line {number}: id "{record_id}" is already used on line {first_line[record_id]}'
+            )
+            continue
+        first_line[record_id] = number
         cleaned = clean_text(body, meta.get("furniture", []))
         if cleaned:
             title = str(record.get("title") or record_id)

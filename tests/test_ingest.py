@@ -123,6 +123,25 @@ def test_jsonl_collection_and_html(tmp_path):
     assert report.skipped and "line 3" in report.skipped[0]
 
 
+def test_a_collection_keeps_one_document_per_id_and_skips_records_that_are_not_text(tmp_path):
+    records = [
+        {"id": "z", "title": "First", "text": "The first record's text."},
+        {"id": "z", "title": "Again", "text": "Another record reusing the id."},
+        {"id": "n", "title": "Number", "text": 7},
+        {"id": 5, "title": None, "text": "A numeric id is fine."},
+    ]
+    folder = write_corpus(tmp_path / "c", {"c.jsonl": "\n".join(json.dumps(r) for r in records)})
+    documents, report = read_corpus(folder)
+    assert [(d.doc_id, d.text) for d in documents] == [
+        ("c.jsonl#z", "The first record's text."),
+        ("c.jsonl#5", "A numeric id is fine."),
+    ]
+    assert report.skipped == [
+        'c.jsonl line 2: id "z" is already used on line 1',
+        'c.jsonl line 3: not a {"id", "title", "text"} record',
+    ]
+
+
 def test_empty_corpus_says_what_to_do(tmp_path):
     with pytest.raises(EmptyCorpus, match="No readable documents"):
         read_corpus(write_corpus(tmp_path / "empty", {"blank.txt": "   \n"}))
