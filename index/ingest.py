@@ -43,6 +43,22 @@ def corpus_files(corpus: Path) -> list[Path]:
     return sorted(p for p in corpus.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
+def not_read(corpus: Path) -> list[str]:
+    """What in a corpus folder is not read, said so that a document put there is not lost silently: other
+    kinds of file ("report.pdf") and subfolders. Hidden files and `sources.json` are left out."""
+    if not corpus.is_dir():
+        return []
+    said, read = [], set(corpus_files(corpus))
+    for path in sorted(corpus.iterdir()):
+        if path.name.startswith(".") or path.name == SOURCES_FILE or path in read:
+            continue
+        if path.is_dir():
+            said.append(f"{path.name}/ is a folder; only the files directly in the corpus folder are read.")
+        else:
+            said.append(f"{path.name} is not a .txt, .md, .html or .jsonl file; it was skipped (convert it to text).")
+    return said
+
+
 def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -269,6 +285,7 @@ def read_corpus(corpus: Path) -> tuple[list[Document], CorpusReport]:
             documents.append(_document(path.name, meta, text, fallback))
         else:
             report.skipped.append(f"{path.name} has no text after cleaning; it was skipped.")
+    report.skipped.extend(not_read(corpus))
     if not documents:
         raise EmptyCorpus(f"No readable documents in {corpus} (.txt, .md, .html or .jsonl); add some and rebuild.")
     return documents, report
