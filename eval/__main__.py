@@ -36,7 +36,7 @@ SWEEP = [round(0.15 + 0.01 * i, 2) for i in range(21)]
 
 
 def question_set(args) -> int:
-    from eval.questions import QUESTIONS_FILE, load_questions
+    from eval.questions import QUESTIONS_FILE, load_questions, unfindable
     from eval.report import fmt, table
     from eval.runner import by_kind, misses, run, summarize, sweep
     from qa.engine import Engine
@@ -48,6 +48,8 @@ def question_set(args) -> int:
     questions = load_questions(args.questions or QUESTIONS_FILE)
     if args.limit:
         questions = questions[: args.limit]
+    for problem in unfindable(questions, {d.doc_id: d.text for d in engine.stored.documents}):
+        print(f"warning: {problem}", file=sys.stderr)
     modes = ["bm25", "dense", "hybrid"] if args.mode == "all" else [args.mode]
     results = {m: run(engine, questions, m, progress=not args.no_progress) for m in modes}
     summaries = {m: summarize(r, settings.threshold) for m, r in results.items()}

@@ -54,3 +54,21 @@ def evidence_spans(text: str, evidence: str) -> list[tuple[int, int]]:
         spans.append((start, start + len(evidence)))
         start = text.find(evidence, start + 1)
     return spans
+
+
+def unfindable(questions: list[EvalQuestion], texts: dict[str, str]) -> list[str]:
+    """A sentence for each answerable question that no quote could ever count for: its document is not in
+    the index (`texts`: doc_id -> text), or its evidence is not in that document's text (a typo, a curly
+    quote typed straight). Such a question is scored as a miss whatever is answered."""
+    said = []
+    for q in questions:
+        if not q.answerable:
+            continue
+        if q.doc not in texts:
+            said.append(f"{q.id}: the index has no document {q.doc}; it can only count as a miss.")
+        elif not evidence_spans(texts[q.doc], q.evidence):
+            said.append(
+                f"{q.id}: its evidence {q.evidence!r} is not in the text of {q.doc}; it can only count as a miss "
+                "(check it against the document)."
+            )
+    return said

@@ -17,7 +17,7 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from eval.questions import HOLDOUT_FILE, EvalQuestion, evidence_spans, load_questions
+from eval.questions import HOLDOUT_FILE, EvalQuestion, evidence_spans, load_questions, unfindable
 from eval.runner import misses, run, summarize, sweep
 from index.ingest import read_corpus
 from index.tokenize import tokenize
@@ -262,6 +262,21 @@ def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
 def test_a_limit_below_one_is_refused_naming_the_option():
     done = subprocess.run([sys.executable, "-m", "eval", "--limit", "-5"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and "argument --limit: expected a whole number of at least 1, not '-5'" in done.stderr
+
+
+def test_evidence_no_quote_could_cover_is_said_before_scoring():
+    texts = {"a.txt": "The Nile is long. It flows north."}
+    questions = [
+        EvalQuestion("q1", "Which way does the Nile flow?", True, "fact", "a.txt", "It flows north."),
+        EvalQuestion("q2", "How long is the Nile?", True, "fact", "a.txt", "The Nile is very long."),
+        EvalQuestion("q3", "Where?", True, "fact", "b.txt", "north"),
+        EvalQuestion("q4", "Who won the 2018 World Cup?", False, "offtopic"),
+    ]
+    assert unfindable(questions, texts) == [
+        "q2: its evidence 'The Nile is very long.' is not in the text of a.txt; it can only count as a miss "
+        "(check it against the document).",
+        "q3: the index has no document b.txt; it can only count as a miss.",
+    ]
 
 
 def test_a_malformed_question_file_is_refused_with_its_line_number(tmp_path):
