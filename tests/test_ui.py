@@ -175,6 +175,19 @@ def hostile_engine(tmp_path_factory, encoder):
     return Engine.load(Settings(index=out), encoder)
 
 
+def test_the_corpus_panel_lists_documents_and_counts_a_collections_records():
+    from index.types import Document
+    from ui.render import corpus_html
+
+    def doc(doc_id, title):
+        return Document(doc_id=doc_id, text="", title=title, author=None, publisher="P", url=None, kind=None)
+
+    documents = [doc(f"d{i}.txt", f"Doc {i}") for i in range(102)] + [doc(f"g.jsonl#{i}", "G") for i in range(5)]
+    html = corpus_html(documents, listed=100)
+    assert html.count("<cite>") == 100 and "<cite>Doc 99</cite>" in html and "Doc 100" not in html
+    assert "<li>… and 2 more documents</li>" in html and "<li>g.jsonl: 5 records</li>" in html
+
+
 def test_markup_in_questions_and_documents_is_inert(hostile_engine):
     history, conversation, _ = respond(hostile_engine, f"When do farmers move their herds? {XSS}", [], None)
     shown = history[0]["content"] + history[1]["content"]

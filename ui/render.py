@@ -8,10 +8,11 @@ Escaping covers HTML and Markdown: `<`, `>`, `&`, quotes, and the characters Mar
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from urllib.parse import urlparse
 
 from index.tokenize import words as content_words
+from index.types import is_record
 from qa.types import Answer, Excerpt, Quote, contexts_shown
 
 CLOSEST_HEADING = "Closest passages (not an answer)"  # above the passages shown when the corpus does not answer
@@ -134,12 +135,24 @@ def source_html(text: str, start: int, end: int, title: str, context: Excerpt | 
     )
 
 
-def corpus_html(documents) -> str:
-    rows = []
+def corpus_html(documents, listed: int = 100) -> str:
+    """The corpus panel: each document with its citation, up to `listed` of them, and a collection's
+    records as one line with their count (a WordNet index holds 117,659: listing them would send every
+    visitor megabytes)."""
+    rows, records = [], Counter()
     for d in documents:
+        if is_record(d.doc_id):
+            records[d.doc_id.split("#", 1)[0]] += 1
+            continue
+        if len(rows) == listed:
+            continue
         url = safe_url(d.url)
         link = f' · <a href="{escape(url)}" target="_blank" rel="noopener noreferrer">link</a>' if url else ""
         who = " · ".join(escape(p) for p in (d.author, d.publisher) if p)
         kind = f" · {escape(d.kind)}" if d.kind else ""
         rows.append(f"<li><cite>{escape(d.title)}</cite> — {who}{kind}{link}</li>")
+    unlisted = sum(1 for d in documents if not is_record(d.doc_id)) - len(rows)
+    if unlisted:
+        rows.append(f"<li>… and {unlisted:,} more {'document' if unlisted == 1 else 'documents'}</li>")
+    rows += [f"<li>{escape(name)}: {n:,} {'record' if n == 1 else 'records'}</li>" for name, n in records.items()]
     return f'<ul class="qa-corpus">{"".join(rows)}</ul>'
