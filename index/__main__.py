@@ -59,4 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: the new build is left unfinished, the one in use stays
+        print("\nInterrupted; the index in use is unchanged.", file=sys.stderr)
+        sys.exit(130)

@@ -13,7 +13,7 @@ from index.query_encoder import QUERY_MODEL
 from index.store import live_folder, read_index, read_manifest
 from qa.engine import Engine
 from qa.settings import Settings
-from tests.conftest import write_corpus
+from tests.conftest import SEED_CORPUS, write_corpus
 
 
 def test_manifest_records_model_corpus_and_counts(seed_index):
@@ -175,6 +175,31 @@ def test_cli_build_and_if_stale(tmp_path, encoder):
     gone = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert gone.returncode == 2 and "does not exist" in gone.stderr and "Traceback" not in gone.stderr
     assert json.loads((live_folder(out) / "manifest.json").read_text())["counts"]["documents"] == 2
+
+
+def test_ctrl_c_during_a_build_is_one_line_and_leaves_no_index_half_made(tmp_path):
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "idx"
+    run = [sys.executable, "-m", "index", "build", "--corpus", str(SEED_CORPUS), "--out", str(out)]
+    build_process = subprocess.Popen(
+        run, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    said, deadline = b"", time.time() + 120
+    while b"Embedding passages" not in said and time.time() < deadline:  # the progress bar is up
+        if select.select([build_process.stderr], [], [], 1)[0]:
+            said += os.read(build_process.stderr.fileno(), 4096)
+    build_process.send_signal(signal.SIGINT)
+    said += build_process.communicate(timeout=120)[1]
+    assert build_process.returncode == 130 and b"Traceback" not in said
+    assert said.decode().rstrip().endswith("Interrupted; the index in use is unchanged.")
+    with pytest.raises(IndexNotFound):  # nothing half-built is taken for an index
+        read_index(out)
 
 
 def test_an_index_location_that_cannot_be_a_folder_is_refused_before_embedding(tmp_path, encoder):
