@@ -211,4 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C
+        print("\nInterrupted before the scores were printed.", file=sys.stderr)
+        sys.exit(130)
