@@ -24,7 +24,7 @@ class EvalQuestion:
 
 
 def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
-    questions = []
+    questions, earlier = [], set()  # the ids of the questions read so far
     if not Path(path).is_file():
         raise ValueError(f"There is no question file at {path}; pass --questions with a JSONL file of questions.")
     with path.open(encoding="utf-8") as handle:
@@ -42,7 +42,14 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
                 raise ValueError(f"{path}:{number}: kind must be one of {', '.join(KINDS)}")
             if question.answerable != (question.evidence is not None and question.doc is not None):
                 raise ValueError(f"{path}:{number}: an answerable question needs doc and evidence, others neither")
+            if question.id in earlier:
+                raise ValueError(f"{path}:{number}: the id {question.id!r} is used by an earlier question")
+            if question.follows is not None and question.follows not in earlier:
+                raise ValueError(
+                    f"{path}:{number}: follows {question.follows!r}, which is not the id of an earlier question"
+                )
             questions.append(question)
+            earlier.add(question.id)
     return questions
 
 

@@ -291,6 +291,12 @@ def test_a_malformed_question_file_is_refused_with_its_line_number(tmp_path):
         load_questions(path)
     path.write_text('{"id": "a", "question": "Who?", "answerable": false, "kind": "absent"}\n')
     assert load_questions(path)[0].doc is None  # an unanswerable question may leave doc and evidence out
+    path.write_text('{"id": "a", "question": "Who?", "answerable": false, "kind": "absent"}\n' * 2)
+    with pytest.raises(ValueError, match=r"questions.jsonl:2: the id 'a' is used by an earlier question"):
+        load_questions(path)
+    path.write_text('{"id": "b", "question": "And why?", "answerable": false, "kind": "absent", "follows": "z"}\n')
+    with pytest.raises(ValueError, match=r"questions.jsonl:1: follows 'z', which is not the id of an earlier question"):
+        load_questions(path)
     with pytest.raises(ValueError, match=r"^There is no question file at .*missing.jsonl; pass --questions"):
         load_questions(tmp_path / "missing.jsonl")
 
