@@ -71,6 +71,7 @@ class BuildSummary:
     removed: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what else reading the corpus found wrong
     unusable: str = ""  # why the previous index could not be reused, when there was one
     folder: str = ""
     synonyms: int = 0  # words the corpus lacks that have synonyms in it
@@ -89,6 +90,7 @@ class BuildSummary:
                 shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
                 out.append(f"{label.capitalize()}: {shown}")
         out.extend(f"Skipped: {reason}" for reason in self.skipped)
+        out.extend(f"Note: {note}" for note in self.notes)
         if self.wordnet:
             out.append(f"Synonyms from WordNet ({self.wordnet}) for {self.synonyms} words the corpus does not use.")
         else:
@@ -293,6 +295,7 @@ def build(
         removed=sorted(set(before) - set(texts)),
         changed=sorted(k for k in texts if k in before and before[k] != texts[k]),
         skipped=report.skipped,
+        notes=report.notes,
         unusable=unusable,
         folder=str(folder),
         synonyms=len(synonyms),

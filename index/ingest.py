@@ -28,9 +28,10 @@ SOURCES_FILE = "sources.json"
 
 @dataclass
 class CorpusReport:
-    """What reading the corpus found besides documents: files skipped and why."""
+    """What reading the corpus found besides documents: files skipped and why, and what else looks wrong."""
 
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def corpus_files(corpus: Path) -> list[Path]:
@@ -286,6 +287,12 @@ def read_corpus(corpus: Path) -> tuple[list[Document], CorpusReport]:
         else:
             report.skipped.append(f"{path.name} has no text after cleaning; it was skipped.")
     report.skipped.extend(not_read(corpus))
+    if corpus.is_dir():  # a misspelt name leaves a document without its publisher and link, silently
+        present = {path.name for path in corpus_files(corpus)}
+        report.notes.extend(
+            f"{SOURCES_FILE} describes {name}, which is not in the corpus folder (a misspelt file name?)."
+            for name in sorted(set(sources) - present)
+        )
     if not documents:
         raise EmptyCorpus(f"No readable documents in {corpus} (.txt, .md, .html or .jsonl); add some and rebuild.")
     return documents, report

@@ -154,6 +154,16 @@ def test_files_and_folders_that_are_not_read_are_named(tmp_path):
     ]
 
 
+def test_a_sources_entry_for_a_file_that_is_not_there_is_noted(tmp_path):
+    # A misspelt name in sources.json would leave the real file without its publisher and link.
+    folder = write_corpus(tmp_path / "c", {"report.txt": "Alpha beta."}, {"reprot.txt": {"publisher": "P"}})
+    documents, report = read_corpus(folder)
+    assert documents[0].publisher is None and report.skipped == []
+    assert report.notes == [
+        "sources.json describes reprot.txt, which is not in the corpus folder (a misspelt file name?)."
+    ]
+
+
 def test_empty_corpus_says_what_to_do(tmp_path):
     with pytest.raises(EmptyCorpus, match="No readable documents"):
         read_corpus(write_corpus(tmp_path / "empty", {"blank.txt": "   \n"}))
