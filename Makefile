@@ -48,11 +48,12 @@ ask: install
 	HF_HUB_OFFLINE=1 $(PY) -m index build --if-stale
 	HF_HUB_OFFLINE=1 $(PY) -m qa ask
 
-# The question set, then the holdout set (never tuned on).
+# The question set, then the holdout set (never tuned on), then the visitors' questions.
 eval: install
 	HF_HUB_OFFLINE=1 $(PY) -m index build --if-stale
 	HF_HUB_OFFLINE=1 $(PY) -m eval
 	HF_HUB_OFFLINE=1 $(PY) -m eval --questions eval/holdout.jsonl
+	HF_HUB_OFFLINE=1 $(PY) -m eval --questions eval/natural.jsonl
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -17,7 +17,7 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from eval.questions import HOLDOUT_FILE, EvalQuestion, evidence_spans, load_questions, unfindable
+from eval.questions import HOLDOUT_FILE, NATURAL_FILE, EvalQuestion, evidence_spans, load_questions, unfindable
 from eval.runner import misses, run, summarize, sweep
 from index.ingest import read_corpus
 from index.tokenize import tokenize
@@ -25,6 +25,7 @@ from tests.conftest import SEED_CORPUS, write_corpus
 
 QUESTIONS = load_questions()
 HOLDOUT = load_questions(HOLDOUT_FILE)
+NATURAL = load_questions(NATURAL_FILE)
 
 
 # --- metric arithmetic on hand-made cases ---------------------------------------------------------
@@ -146,7 +147,7 @@ def test_runner_arithmetic_on_a_tiny_corpus_with_a_fake_encoder(tmp_path):
 
 def test_every_evidence_is_verbatim_in_its_document():
     texts = {d.doc_id: d.text for d in read_corpus(SEED_CORPUS)[0]}
-    for q in QUESTIONS + HOLDOUT:
+    for q in QUESTIONS + HOLDOUT + NATURAL:
         if q.answerable:
             assert q.evidence in texts[q.doc], q.id
 
@@ -156,6 +157,13 @@ def test_the_holdout_set_is_a_separate_set_of_the_same_kinds():
     assert not {q.question for q in QUESTIONS} & {q.question for q in HOLDOUT}
     kinds = Counter(q.kind for q in HOLDOUT)
     assert kinds["fact"] >= 20 and kinds["paraphrase"] >= 15 and kinds["absent"] >= 4 and kinds["offtopic"] >= 4
+
+
+def test_the_natural_set_asks_nothing_the_other_sets_ask():
+    every = QUESTIONS + HOLDOUT + NATURAL
+    assert len({q.id for q in every}) == len(every)
+    assert not {q.question.lower() for q in NATURAL} & {q.question.lower() for q in QUESTIONS + HOLDOUT}
+    assert len(NATURAL) >= 30 and {q.doc for q in NATURAL if q.answerable} == {q.doc for q in QUESTIONS if q.answerable}
 
 
 def test_question_set_covers_what_it_promises():
@@ -187,7 +195,7 @@ def test_every_section_and_post_has_a_question():
 
 
 def test_paraphrases_share_no_content_word_with_their_evidence():
-    for q in QUESTIONS + HOLDOUT:
+    for q in QUESTIONS + HOLDOUT + NATURAL:
         if q.kind == "paraphrase":
             assert not set(tokenize(q.question)) & set(tokenize(q.evidence)), q.id
 
