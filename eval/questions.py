@@ -9,8 +9,8 @@ from pathlib import Path
 QUESTIONS_FILE = Path(__file__).with_name("questions.jsonl")
 # Written after the weights were chosen, and never tuned on: an honest check of the question set's figures.
 HOLDOUT_FILE = Path(__file__).with_name("holdout.jsonl")
-# Short questions typed the way a visitor would, none naming a source or echoing the text's wording,
-# written on 2026-11-30 before any of their answers was seen (see the README's "The question sets").
+# Short questions asked the way a visitor who has not read the documents would ask them, written on
+# 2026-11-30 before any of their answers was seen, and never tuned on (README, "The question set").
 NATURAL_FILE = Path(__file__).with_name("natural.jsonl")
 KINDS = ("fact", "paraphrase", "followup", "absent", "offtopic")
 
