@@ -4,6 +4,7 @@
     python -m eval squad --split tune|test [--data DIR] [--limit N]
     python -m eval beir scifact [--split test|train] [--data DIR]
     python -m eval latency --index DIR --questions FILE   (one question per line; times only)
+    python -m eval train-reranker [--out DIR] [--layers N] [--squad-questions N] [--own-repeats N]
 
 The exit code is 0 whenever the run completed, whatever the scores.
 """
@@ -32,7 +33,7 @@ METRICS = [
     ("latency_p50_ms", "latency p50 (ms)"),
     ("latency_p95_ms", "latency p95 (ms)"),
 ]
-SWEEP = [round(0.15 + 0.01 * i, 2) for i in range(21)]
+SWEEP = [round(0.15 + 0.025 * i, 3) for i in range(21)]  # confidence: cosine + a share of the reranker logit
 
 
 def question_set(args) -> int:
@@ -172,6 +173,28 @@ def latency_command(args) -> int:
     return 0
 
 
+def train_command(args) -> int:
+    from dataclasses import replace
+
+    from eval.train_reranker import OWN_SETS, SQUAD, Recipe, run
+
+    recipe = Recipe()
+    changes = {
+        k: getattr(args, k)
+        for k in ("layers", "squad_questions", "own_repeats", "own_questions", "epochs")
+        if getattr(args, k) is not None
+    }
+    recipe = replace(recipe, **changes)
+    print(f"Training the reranker: {recipe}")
+    run(
+        recipe,
+        out=args.out,
+        squad=Path(args.data) / "squad11_dev" if args.data else SQUAD,
+        own=() if args.no_own else OWN_SETS,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
@@ -193,6 +216,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--index", type=Path, required=True, help="index directory")
         parser.add_argument("--questions", type=Path, required=True, help="text file, one question per line")
         handler = latency_command
+    elif argv[:1] == ["train-reranker"]:
+        from qa.reranker import MODELS
+
+        parser.add_argument("benchmark")
+        parser.add_argument("--out", type=Path, default=MODELS, help=f"folder for the weights (default: {MODELS})")
+        parser.add_argument("--data", help="folder of the public datasets (default: ../shared/datasets)")
+        parser.add_argument("--layers", type=at_least_one, help="transformer layers kept from the base model")
+        parser.add_argument("--squad-questions", type=int, help="SQuAD tuning-half questions to train on")
+        parser.add_argument("--own-repeats", type=int, help="times each own tuning question is seen")
+        parser.add_argument("--own-questions", type=int, help="only the first N own tuning questions (a quick check)")
+        parser.add_argument("--epochs", type=at_least_one)
+        parser.add_argument("--no-own", action="store_true", help="train on SQuAD only")
+        handler = train_command
     else:
         parser.add_argument("--mode", choices=["bm25", "dense", "hybrid", "all"], default="all")
         parser.add_argument("--questions", type=Path, help="question set (default: eval/questions.jsonl)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from eval.metrics import percentile
 
-STAGES = ("encode", "retrieve", "extract", "total")
+STAGES = ("encode", "retrieve", "extract", "rerank", "total")
 
 
 def read_questions(path: Path) -> list[str]:

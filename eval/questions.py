@@ -22,7 +22,9 @@ class EvalQuestion:
     answerable: bool
     kind: str
     doc: str | None = None  # document id holding the evidence; None for unanswerable questions
-    evidence: str | None = None  # verbatim text of the document that answers the question
+    # verbatim text of the document that answers the question, or a list of such texts any of which does
+    # (a vague question, "what should be done about it", has several right answers)
+    evidence: str | list[str] | None = None
     follows: str | None = None  # id of the question a follow-up refers to
 
 
@@ -43,6 +45,8 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
                 ) from None
             if question.kind not in KINDS:
                 raise ValueError(f"{path}:{number}: kind must be one of {', '.join(KINDS)}")
+            if isinstance(question.evidence, list) and not all(isinstance(e, str) and e for e in question.evidence):
+                raise ValueError(f"{path}:{number}: evidence is a text or a list of texts")
             if question.answerable != (question.evidence is not None and question.doc is not None):
                 raise ValueError(f"{path}:{number}: an answerable question needs doc and evidence, others neither")
             if question.id in earlier:
@@ -56,14 +60,22 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
     return questions
 
 
-def evidence_spans(text: str, evidence: str) -> list[tuple[int, int]]:
-    """Every place the evidence occurs in the document: a quote holding any of them holds the answer
-    ("UN General Assembly Resolution 2625 (XXV)" is named twice in the article). Empty when absent."""
-    spans, start = [], text.find(evidence)
-    while evidence and start >= 0:
-        spans.append((start, start + len(evidence)))
-        start = text.find(evidence, start + 1)
+def evidence_spans(text: str, evidence: str | list[str]) -> list[tuple[int, int]]:
+    """Every place the evidence (or any of its alternatives) occurs in the document: a quote holding any
+    of them holds the answer ("UN General Assembly Resolution 2625 (XXV)" is named twice in the
+    article). Empty when absent."""
+    spans = []
+    for wanted in [evidence] if isinstance(evidence, str) else evidence:
+        start = text.find(wanted)
+        while wanted and start >= 0:
+            spans.append((start, start + len(wanted)))
+            start = text.find(wanted, start + 1)
     return spans
+
+
+def first_evidence(evidence: str | list[str]) -> str:
+    """The evidence text token F1 is measured against: the first alternative."""
+    return evidence if isinstance(evidence, str) else evidence[0]
 
 
 def unfindable(questions: list[EvalQuestion], texts: dict[str, str]) -> list[str]:

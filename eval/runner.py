@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from eval.metrics import covers, percentile, reciprocal_rank, token_f1
-from eval.questions import EvalQuestion, evidence_spans
+from eval.questions import EvalQuestion, evidence_spans, first_evidence
 from qa.engine import Engine
 from qa.followup import resolve
 from qa.types import Quote
@@ -82,7 +82,9 @@ def summarize(results: list[Result], threshold: float) -> dict[str, float]:
         "hit@3": mean(1.0 if any(kept_hits(r)[:3]) else 0.0 for r in answerable),
         "mrr": mean(reciprocal_rank(kept_hits(r)) for r in answerable),
         "f1@1": mean(
-            token_f1(r.quotes[r.kept(threshold)[0]].text, r.question.evidence) if r.kept(threshold) else 0.0
+            token_f1(r.quotes[r.kept(threshold)[0]].text, first_evidence(r.question.evidence))
+            if r.kept(threshold)
+            else 0.0
             for r in answerable
         ),
         "median_quote_words": statistics.median(len(q.text.split()) for q in top_quotes) if top_quotes else 0,

@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         "--wordnet", type=Path, help="WordNet database folder for synonyms (default: var/wordnet, /usr/share/wordnet)"
     )
     build_cmd.add_argument(
+        "--model",
+        choices=["minilm", "mpnet"],
+        help="sentence-transformers model to embed with: all-MiniLM-L6-v2 or all-mpnet-base-v2 "
+        "(default: the model of the index already there, else minilm)",
+    )
+    build_cmd.add_argument(
         "--if-stale", action="store_true", help="do nothing when the index already matches the corpus and the model"
     )
     args = parser.parse_args(argv)
@@ -36,9 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     from index.build import build
     from index.checks import check_current
     from index.errors import QAError
-    from index.store import read_index
+    from index.query_encoder import manifest_model
+    from index.store import read_index, read_manifest
 
-    if args.if_stale:
+    try:  # a rebuild keeps the model the index was built with unless told otherwise
+        before = manifest_model(read_manifest(args.out))
+    except (QAError, OSError, ValueError, KeyError, TypeError):
+        before = None
+    model = args.model or before
+    if args.if_stale and model in (None, before):
         try:  # reading the whole index also catches a damaged one
             check_current(read_index(args.out).manifest, args.out, args.corpus)
             print(f"The index at {args.out} is up to date.")
@@ -46,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         except QAError:
             pass  # missing or stale: build it
     try:
-        summary = build(args.corpus, args.out, progress=not args.quiet, wordnet=args.wordnet)
+        summary = build(args.corpus, args.out, progress=not args.quiet, wordnet=args.wordnet, model=model)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

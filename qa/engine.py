@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 from index.checks import check_index
 from index.embed import Encoder, question_pieces
 from index.errors import IndexMismatch
-from index.query_encoder import OnnxEncoder, query_encoder
+from index.query_encoder import OnnxEncoder, manifest_model, query_encoder
 from index.store import StoredIndex, damaged, live_folder, read_index, stored_vectors
 from index.tokenize import tokenize
 from index.types import is_record
@@ -29,6 +30,7 @@ from qa.extract import (
 from qa.fusion import reciprocal_rank_fusion
 from qa.lead_in import points_back
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin, unknown_names
+from qa.reranker import Reranker, candidate_text
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
 from qa.settings import Settings
 from qa.sources import SourceNames
@@ -49,10 +51,17 @@ def never_mentioned(names: list[str]) -> str:
 class Engine:
     """Holds one index and the model; `answer()` is safe to call many times (the model loads once)."""
 
-    def __init__(self, stored: StoredIndex, settings: Settings, encoder: Encoder | OnnxEncoder | None = None) -> None:
+    def __init__(
+        self,
+        stored: StoredIndex,
+        settings: Settings,
+        encoder: Encoder | OnnxEncoder | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.settings = settings
         self.stored = stored
-        self.encoder = encoder or Encoder()
+        self.encoder = encoder or Encoder(model=manifest_model(stored.manifest))
+        self.reranker = reranker or Reranker()
         self.documents = {d.doc_id: d for d in stored.documents}
         self.sources = SourceNames(stored.documents)
         params = stored.manifest["parameters"]
@@ -68,6 +77,9 @@ class Engine:
         self.sentence_vectors = stored_vectors(stored.sentence_index)
         self.passage_vectors = stored_vectors(stored.passage_index)
         self.sentence_passage = np.array([s.passage for s in stored.sentences], dtype=np.int64)
+        self.openings: dict[str, int] = {}  # each document's first passage
+        for number, passage in enumerate(stored.passages):
+            self.openings.setdefault(passage.doc_id, number)
         texts = [self.documents[s.doc_id].text[s.start : s.end] for s in stored.sentences]
         # A record's sentences are about its title (see `index.build`): its terms count as theirs.
         titles = {
@@ -126,8 +138,9 @@ class Engine:
         self.dense_sentences.forget()
 
     def warm_up(self) -> None:
-        """Load the model and run it once, so the first real question is as fast as the rest."""
+        """Load the networks and run them once, so the first real question is as fast as the rest."""
         self.encode("warm up")
+        self.reranker.score("warm up", ["warm up"])
 
     def rank(self, query: str, mode: str) -> list[Hit]:
         n = self.settings.candidates
@@ -157,10 +170,7 @@ class Engine:
 
     def confidence(self, query: str) -> tuple[float, int | None]:
         """The best cosine of the question with any sentence of the corpus, and that sentence's passage.
-
-        Abstention looks at this alone: on the eval set it separates off-topic questions (at most 0.24)
-        from answerable ones, paraphrases included, better than any mixed score.
-        """
+        Abstention reads it with the reranker's logit (`answer`)."""
         found = self.dense_sentences.sentences(query, self.settings.candidates)  # the search retrieval made
         if not found:
             return float("-inf"), None
@@ -176,8 +186,13 @@ class Engine:
         weights = self.settings.weights.seeing(share)
         wanted = wanted or answer_type(query)
         top = hits[: self.settings.rerank]
-        if must is not None and all(h.index != must for h in top):
-            top.append(Hit(must, min(h.score for h in top)))
+        # The passage of the closest sentence, and the opening passage of each document found: an opening
+        # states what its document is about (the article's lede: when, who, what; the thread's first post:
+        # who its author is), which questions ask for but seldom in its words.
+        openings = [self.openings[d] for d in dict.fromkeys(self.stored.passages[h.index].doc_id for h in top)]
+        for extra in [*([must] if must is not None else []), *openings]:
+            if all(h.index != extra for h in top):
+                top.append(Hit(extra, min(h.score for h in top)))
         best_fused = max(h.score for h in top) or 1.0
         keywords = self.bm25.query_scores(query)
         best_keywords = max(keywords[h.index] for h in top)
@@ -208,6 +223,29 @@ class Engine:
             )
             spans.extend(passage_spans(evidence, terms, weights, self.settings.rules))
         return spans
+
+    def reread(self, query: str, spans: list[Span]) -> list[Span]:
+        """The best `settings.reread` spans, each rescored with the reranker's reading of the question and
+        the span together (`qa.reranker`): score + `reader_weight` × its logit. The others are dropped: a
+        quote is one the reranker has read."""
+        ranked = sorted(spans, key=lambda s: -s.score)
+        opening = {self.openings[self.stored.sentences[s.first].doc_id] for s in ranked}
+        top = ranked[: self.settings.reread]
+        # A document's opening is always read: it states what the rest is about, seldom in a question's words.
+        top += [s for s in ranked[self.settings.reread :] if self.sentence_passage[s.first] in opening]
+        if not top:
+            return []
+        logits = self.reranker.score(query, [self.span_text(s) for s in top])
+        weight = self.settings.reader_weight
+        return [
+            replace(s, score=s.score + weight * float(r), reader=float(r)) for s, r in zip(top, logits, strict=True)
+        ]
+
+    def span_text(self, span: Span) -> str:
+        """What the reranker reads for a span: where it stands (`candidate_text`), then its sentences."""
+        first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
+        doc = self.documents[first.doc_id]
+        return candidate_text(doc, self.stored.contexts[first.passage], doc.text[first.start : last.end])
 
     def sentence_text(self, i: int) -> str:
         sentence = self.stored.sentences[i]
@@ -272,6 +310,8 @@ class Engine:
         settings = self.settings
         question = clean_question(question, settings.max_question_chars)
         query = clean_question(search, settings.max_question_chars) if search else question
+        if not search:  # "what does she do", asked first, on a corpus with one author: about the author
+            query = self.sources.resolve_author(query)
         if not mostly_latin(query):
             return Answer(question, [], True, notice=OTHER_SCRIPT)
         if not self.question_terms(query)[0]:  # "What is it?": any quote would be a guess
@@ -288,7 +328,7 @@ class Engine:
         timings["encode"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         hits = self.rank(looked_for, mode or settings.mode)
-        confidence, best_passage = self.confidence(looked_for)
+        cosine, best_passage = self.confidence(looked_for)
         if named:  # "according to the thread": quote that document only
             hits = [h for h in hits if self.stored.passages[h.index].doc_id in named]
             if best_passage is not None and self.stored.passages[best_passage].doc_id not in named:
@@ -297,18 +337,25 @@ class Engine:
         t0 = time.perf_counter()
         # A follow-up's own opening says what it asks for ("Since when?" after "Who is blocking it?").
         spans = self.spans(looked_for, hits, best_passage, wanted=answer_type(question))
+        timings["extract"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        spans = self.reread(looked_for, spans)
+        timings["rerank"] = (time.perf_counter() - t0) * 1000
+        # Abstention reads the best sentence's cosine and what the reranker made of the best span: a
+        # logit below 0 says it found no answer there (`qa.reranker`).
+        best_reader = max(spans, key=lambda s: s.score).reader if spans else 0.0
+        confidence = cosine + settings.reader_confidence * best_reader
         threshold = settings.threshold if threshold is None else threshold
         # Not a matter of the threshold, so none lifts these (the evaluation's -inf included).
         # A name of two words or more that the corpus lacks is refused outright ("Vladimir Putin"); a
         # one-word name may be said another way ("Baku" for Azerbaijan), so it needs a strong match.
         unknown = unknown_names(looked_for, self.bm25.bm25.idf, self.stored.synonyms)
-        weak = confidence < settings.strong_cosine
+        weak = cosine < settings.strong_cosine
         unknown = [n for n in unknown if " " in n] or (unknown if weak else [])
         foreign = self.question_terms(looked_for)[1] <= settings.foreign_share and weak
         chosen = []
         if confidence >= threshold and not unknown and not foreign:
             chosen = pick_spans(spans, k or settings.quotes, settings.quote_floor, settings.quote_margin)
-        timings["extract"] = (time.perf_counter() - t0) * 1000
         related: list[Quote] = []
         if not chosen:
             related = [self.quote(s) for s in pick_spans(spans, k or settings.quotes, float("-inf"), float("inf"))]

@@ -125,6 +125,7 @@ class Span:
     last: int
     score: float  # the mixed score of the span as a whole
     relevance: float  # the cosine of the question and its best sentence
+    reader: float = 0.0  # the reranker's logit for the question and the span (`Engine.reread`)
 
 
 def term_weights(query_terms: list[str], idf: dict[str, float]) -> dict[str, float]:
@@ -250,8 +251,12 @@ def span_score(
         + weights.prior * passage.prior
         + weights.keywords * passage.keywords
         - rules.extra_sentence_cost * (hi - lo - 1)
-        - rules.cut_cost * evidence.cut_after(hi)
+        - rules.cut_cost * (evidence.cut_after(hi) and _fits(evidence, lo, hi + 1, rules))
     )
+
+
+def _fits(evidence: PassageEvidence, lo: int, hi: int, rules: SpanRules) -> bool:
+    return hi - lo <= rules.max_sentences and int(evidence.words[lo:hi].sum()) <= rules.max_words
 
 
 def best_span(evidence: PassageEvidence, terms: dict[str, float], weights: SpanWeights, rules: SpanRules) -> Span:

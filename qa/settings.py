@@ -22,9 +22,10 @@ class Settings:
     # top 1 0.815 -> 0.818, top 3 0.914 -> 0.920; the eval set and holdout unchanged.
     rerank: int = 20
     rrf_k: int = 60
-    # Abstain when no sentence of the corpus has a cosine with the question of at least this
-    # (`make eval` sweeps it and prints the trade-off).
-    threshold: float = 0.25
+    # Abstain when the confidence, the best sentence's cosine with the question plus `reader_confidence`
+    # times the reranker's logit for the best span, is below this (`make eval` sweeps it).
+    threshold: float = 0.35
+    reader_confidence: float = 0.1
     # A question sharing at most this share of its words (weighted as BM25 weighs them, synonyms counting)
     # with the corpus is refused unless a sentence reaches `strong_cosine`, whatever the threshold: "Why
     # is the sky blue?" (no word in the corpus) reaches 0.31. No answerable question of the own set or
@@ -43,8 +44,12 @@ class Settings:
     # The question's asking word ("who", "when", "how") counts as this many word pieces in the piece
     # match (`index.embed.question_pieces`); 0 leaves it out.
     asking_weight: int = 3
-    quote_floor: float = 0.1  # a quote's own best sentence must reach this cosine to be shown
-    quote_margin: float = 1.0  # further quotes must score within this of the best one
+    # The best spans by the mixed score that the reranker reads (`Engine.reread`), and how much its
+    # logit counts beside that score.
+    reread: int = 10
+    reader_weight: float = 0.5
+    quote_floor: float = -1.0  # a quote's own best sentence must reach this cosine to be shown
+    quote_margin: float = 2.0  # further quotes must score within this of the best one
     max_question_chars: int = 1000
     weights: SpanWeights = field(default_factory=SpanWeights)
     rules: SpanRules = field(default_factory=SpanRules)

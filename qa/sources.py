@@ -41,6 +41,11 @@ DOCUMENT_TALK = frozenset(
 )
 
 
+def author_words(doc: Document) -> frozenset[str]:
+    """The words of the document's author's name and handle."""
+    return frozenset(words(doc.author or ""))
+
+
 def naming_words(doc: Document) -> frozenset[str]:
     """The words that, in a question, point at this document."""
     found: set[str] = set()
@@ -53,10 +58,21 @@ def naming_words(doc: Document) -> frozenset[str]:
     return frozenset(found)
 
 
+# Questions asking why, when, where or how something was written ask what the text says, not about it.
+_REASON = re.compile(r"\s*(why|when|where|how)\b", re.IGNORECASE)
+
+# A third-person pronoun that, in a question asked first, can only mean a person the corpus knows of.
+_PERSON = re.compile(r"\b(she|he|her|him|his|hers)\b", re.IGNORECASE)
+
+
 class SourceNames:
     def __init__(self, documents: list[Document]) -> None:
         self.total = len(documents)
+        authors = {d.author for d in documents if d.author}
+        # The one author of the corpus, by name without the handle ("Rebecca Vincent (@rebecca_vincent)").
+        self.sole_author = re.sub(r"\s*\(.*?\)", "", authors.pop()).strip() if len(authors) == 1 else None
         self.names = {d.doc_id: n for d in documents if (n := naming_words(d))}
+        self.people = {d.doc_id: author_words(d) for d in documents}
         self.any_name = frozenset().union(*self.names.values())
 
     def named(self, question: str) -> frozenset[str]:
@@ -67,11 +83,32 @@ class SourceNames:
         named = frozenset(doc_id for doc_id, n in self.names.items() if n & asked)
         return named if len(named) < self.total else frozenset()
 
+    def resolve_author(self, question: str) -> str:
+        """ "What does she do?" asked with nothing before it, on a corpus with one author, asks about her: the
+        pronoun becomes the author's name ("What does Rebecca Vincent do?"). Unchanged otherwise."""
+        if not self.sole_author:
+            return question
+        name = self.sole_author
+
+        def swap(match: re.Match[str]) -> str:
+            word = match.group(1).lower()
+            return f"{name}'s" if word in ("his", "hers") else name
+
+        return _PERSON.sub(swap, question)
+
     def about_itself(self, question: str, named: frozenset[str]) -> bool:
         """The question names documents and asks nothing but about them as a whole ("Who wrote the
-        thread?", "What is the article about?"): no quote can answer that, the citation can."""
-        left = set(words(question)) - DOCUMENT_TALK
-        return bool(named) and not left - frozenset().union(*(self.names[d] for d in named))
+        thread?", "What is the article about?"): no quote can answer that, the citation can. A question
+        that names a document by its author alone ("Who is Rebecca Vincent?") asks about the person,
+        which her own words answer ("someone who spent a decade working mostly on human rights …")."""
+        if _REASON.match(question):  # "Why did she write the thread?" asks what the thread says of it
+            return False
+        asked = set(words(question))
+        left = asked - DOCUMENT_TALK
+        if not named or left - frozenset().union(*(self.names[d] for d in named)):
+            return False
+        by_author_only = all(not (asked & (self.names[d] - self.people[d])) for d in named)
+        return not by_author_only
 
     def unnamed(self, question: str) -> str:
         """The question without an "according to …" phrase whose words all name documents (see the module

@@ -103,6 +103,16 @@ class WordCountEncoder:
         return self.encode(texts), [p.reshape(-1, self.dimension) for p in pieces]
 
 
+class SharedWords:
+    """A fake reranker for hand-checkable scores: a candidate's logit is how many distinct words of the
+    question its text holds (after the candidate's "where: " heading)."""
+
+    def score(self, question: str, candidates: list[str]) -> np.ndarray:
+        asked = set(re.findall(r"[a-z]+", question.lower()))
+        said = [set(re.findall(r"[a-z]+", c.split(": ", 1)[-1].lower())) for c in candidates]
+        return np.array([len(asked & s) for s in said], dtype=np.float32)
+
+
 def test_runner_arithmetic_on_a_tiny_corpus_with_a_fake_encoder(tmp_path):
     from index.build import build
     from qa.engine import Engine
@@ -118,14 +128,15 @@ def test_runner_arithmetic_on_a_tiny_corpus_with_a_fake_encoder(tmp_path):
     )
     encoder = WordCountEncoder()
     build(corpus, tmp_path / "index", encoder)
-    engine = Engine.load(Settings(index=tmp_path / "index", corpus=corpus), encoder)
+    loaded = Engine.load(Settings(index=tmp_path / "index", corpus=corpus), encoder)
+    engine = Engine(loaded.stored, loaded.settings, encoder, reranker=SharedWords())
     questions = [
         # Every word of the question is in the evidence's sentence: first quote.
         EvalQuestion("r1", "Which river crosses Tarnovo?", True, "fact", "rivers.txt", "Yantra river crosses Tarnovo"),
         # "Lake trout lake trout." points the same way as the question (cosine 1) and has both words
         # twice for BM25, so the evidence's sentence (cosine 0.82) comes second: hit@3 only, RR 1/2.
         EvalQuestion("r2", "lake trout", True, "fact", "fish.txt", "Lake trout here"),
-        # No word in common with the corpus: cosine 0, below the threshold, so the system abstains.
+        # No word in common with the corpus: cosine 0 and logit 0, below the threshold: the system abstains.
         EvalQuestion("r3", "volcano eruption", False, "offtopic"),
     ]
     results = run(engine, questions, "hybrid")
@@ -255,7 +266,7 @@ def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
         and "loaded and warm in" in done.stdout
     )
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line[:1].isalpha()}
-    for stage in ("encode", "retrieve", "extract", "total"):
+    for stage in ("encode", "retrieve", "extract", "rerank", "total"):
         p50, p95, top = (float(x) for x in rows[stage])
         assert 0 < p50 <= p95 <= top
     missing = subprocess.run(

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 from functools import partial
 
@@ -19,7 +20,8 @@ from tests.conftest import SEED_CORPUS, write_corpus
 def test_manifest_records_model_corpus_and_counts(seed_index):
     manifest = read_manifest(seed_index)
     assert manifest["format_version"] == 3
-    assert manifest["model"]["name"] == "all-MiniLM-L6-v2" and manifest["model"]["dimension"] == 384
+    assert manifest["model"]["key"] == "minilm" and manifest["model"]["name"] == "all-MiniLM-L6-v2"
+    assert manifest["model"]["dimension"] == 384
     assert len(manifest["model"]["sha256"]) == 64
     assert set(manifest["corpus"]["files"]) == {"000_1dd4618f7b8300fb.txt", "004_672af6158f85d9ce.txt", "sources.json"}
     assert manifest["counts"]["documents"] == 2
@@ -354,3 +356,39 @@ def test_a_damaged_exported_model_is_refused_in_one_sentence(tmp_path, encoder, 
 
     assert main(["build", "--corpus", str(corpus), "--out", str(out), "--if-stale", "--quiet"]) == 0
     assert "Nile" in Engine.load(Settings(index=out, corpus=corpus)).answer("Which river floods?").quotes[0].text
+
+
+def test_a_rebuild_with_another_model_embeds_everything_afresh(tmp_path, encoder):
+    from index.embed import Encoder
+
+    other = "minilm" if encoder.model_key == "mpnet" else "mpnet"
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    build(corpus, out, encoder)
+    switched = build(corpus, out, Encoder(model=other))  # vectors of the first model are never reused
+    assert switched.reused == 0 and switched.embedded > 0
+    manifest = read_manifest(out)
+    assert manifest["model"]["key"] == other
+    assert manifest["model"]["dimension"] == {"minilm": 384, "mpnet": 768}[other]
+    answer = Engine.load(Settings(index=out)).answer("Which river floods every summer?")
+    assert answer.quotes and "Nile" in answer.quotes[0].text + (
+        answer.quotes[0].context.text if answer.quotes[0].context else ""
+    )
+
+
+def test_the_cli_builds_with_the_model_asked_for_and_keeps_it(tmp_path):
+    import subprocess
+    import sys
+
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    run = [sys.executable, "-m", "index", "build", "--quiet", "--corpus", str(corpus), "--out", str(out)]
+    done = subprocess.run(
+        [*run, "--model", "minilm"], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_manifest(out)["model"]["key"] == "minilm"
+    again = subprocess.run(
+        [*run, "--if-stale"], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    assert "up to date" in again.stdout and read_manifest(out)["model"]["key"] == "minilm"
+    wrong = subprocess.run([*run, "--model", "bert"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "invalid choice: 'bert'" in wrong.stderr

@@ -84,9 +84,9 @@ def test_a_span_does_not_stop_right_before_a_sentence_that_continues_it():
     assert (best_span(ev, {}, ONLY_PIECES, replace(rules, cut_cost=0.0)).last, span.last) == (101, 102)
     plain = evidence([[1.0, 0.0, 0.0]], [10, 10, 10])
     assert best_span(plain, {}, ONLY_PIECES, rules).last == 101
-    # Where the continuation cannot join (the word limit), the span is scored with the cost.
+    # Where the continuation cannot join (the word limit), no quote could hold it: no cost.
     tight = best_span(ev, {}, ONLY_PIECES, replace(rules, max_words=15))
-    assert (tight.first, tight.last, tight.score) == (100, 101, pytest.approx(0.8))
+    assert (tight.first, tight.last, tight.score) == (100, 101, pytest.approx(1.0))
 
 
 def test_a_passage_offers_the_best_spans_on_either_side_of_its_best_one():

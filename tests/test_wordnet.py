@@ -125,14 +125,18 @@ def test_the_synonyms_a_question_used_are_named_for_the_miss_report(engine, seed
     assert "synonyms: tribun → court" in done.stdout
 
 
-def test_a_question_worded_with_synonyms_finds_its_answer(engine):
+def test_a_question_worded_with_synonyms_is_not_taken_for_a_foreign_one(engine):
     # None of "language", "writer", "mastered" is in the corpus; WordNet gives "speech", "author",
-    # "overcome". Without them the question shares no word with the corpus and is refused.
+    # "overcome". Without them the question shares no word with the corpus, and is refused as one about
+    # something else whatever its cosine; with them its quotes are read.
     question = "What language has the writer mastered?"
-    evidence = "I speak Azerbaijani."
-    assert any(evidence in q.text for q in engine.answer(question).quotes)
-    without = Engine(dataclasses.replace(engine.stored, synonyms={}), engine.settings, engine.encoder)
-    assert not any(evidence in q.text for q in without.answer(question).quotes)
+    assert engine.question_terms(question)[1] > engine.settings.foreign_share
+    anything = float("-inf")
+    without = Engine(dataclasses.replace(engine.stored, synonyms={}), engine.settings, engine.encoder, engine.reranker)
+    assert without.question_terms(question)[1] <= engine.settings.foreign_share
+    assert (
+        engine.answer(question, threshold=anything).quotes and not without.answer(question, threshold=anything).quotes
+    )
 
 
 def test_an_index_built_before_wordnet_is_rebuilt_when_stale(tmp_path, encoder, monkeypatch):

@@ -9,6 +9,8 @@ from ui.handler import ANSWER_QUOTES, Conversation, ask_api, quote_choices, resp
 from ui.render import corpus_html
 
 EXAMPLES = [
+    "When did the blockade start?",
+    "What about the gas?",
     "How many children are stranded in Armenia?",
     "Why is the author usually quiet on the conflict?",
     "What does the article propose about a humanitarian airlift?",

@@ -1,0 +1,111 @@
+"""The reranker: the shipped weights are checked at load, and the training command runs end to end."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from index.types import Document
+from qa.reranker import MODELS, RECIPE_FILE, RERANKER_FILE, Reranker, RerankerMissing, candidate_text
+from tests.conftest import ROOT
+
+
+def test_the_shipped_reranker_matches_its_recorded_hash_and_recipe():
+    recipe = json.loads((MODELS / RECIPE_FILE).read_text(encoding="utf-8"))
+    reranker = Reranker()
+    assert reranker.recipe["sha256"] == recipe["sha256"]
+    assert (MODELS / RERANKER_FILE).stat().st_size == recipe["bytes"] <= 30_000_000
+    assert (
+        recipe["trained_on"]["squad_tuning_questions"] > 0 and "visitors_tune.jsonl" in recipe["trained_on"]["own_sets"]
+    )
+    good, bad = reranker.score(
+        "When did the blockade start?",
+        ["Since December 12, 2022, protesters have blocked the Lachin Corridor.", "Dunes can reach 180 metres."],
+    )
+    assert good > bad
+
+
+@pytest.mark.parametrize("damage", ["flip", "remove"])
+def test_a_damaged_or_missing_reranker_is_refused_in_one_sentence(tmp_path, damage):
+    folder = tmp_path / "models"
+    shutil.copytree(MODELS, folder)
+    target = folder / RERANKER_FILE
+    if damage == "remove":
+        target.unlink()
+        with pytest.raises(RerankerMissing, match=r"^The reranker is missing from .*python -m eval train-reranker"):
+            Reranker(folder)
+    else:
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        target.write_bytes(bytes(data))
+        with pytest.raises(RerankerMissing, match=r"reranker.onnx is damaged \(its sha256 is not the one in"):
+            Reranker(folder)
+
+
+def test_a_candidate_is_read_under_its_title_headings_and_author():
+    post = Document("t.txt", "A thread", "Ann Lee (@ann)", "Twitter", None, "thread", "")
+    article = Document("a.txt", "The Blockade", None, "EVN Report", None, "article", "")
+    record = Document("c.jsonl#7", "glacier", None, None, None, None, "")
+    assert candidate_text(post, "", "I speak Azerbaijani.") == "A thread (Ann Lee (@ann)): I speak Azerbaijani."
+    assert candidate_text(article, "Solutions › Airlift", "So far …") == "The Blockade › Solutions › Airlift: So far …"
+    assert candidate_text(record, "glacier", "a slowly moving mass of ice") == "glacier: a slowly moving mass of ice"
+
+
+def tiny_squad(folder):
+    """Two paragraphs of an article in the tuning half, in the shared dataset's format."""
+    folder.mkdir(parents=True)
+    texts = [
+        "The Nile flows north through Egypt. It floods every summer. Farmers plant after the flood.",
+        "The Amazon carries more water than any river. It crosses Brazil. Its basin is a rainforest.",
+    ]
+    with (folder / "corpus.jsonl").open("w", encoding="utf-8") as out:
+        for i, text in enumerate(texts):
+            out.write(json.dumps({"id": f"squad11dev-003-00{i}", "title": "Rivers", "text": text}) + "\n")
+    asked = [("When does the Nile flood?", 0, "every summer"), ("Which country does the Amazon cross?", 1, "Brazil")]
+    with (folder / "questions.jsonl").open("w", encoding="utf-8") as out:
+        for n, (question, p, answer) in enumerate(asked):
+            start = texts[p].index(answer)
+            row = {"id": f"q{n}", "question": question, "answers": [answer], "answer_starts": [start]}
+            out.write(json.dumps({**row, "doc_id": f"squad11dev-003-00{p}", "is_impossible": False}) + "\n")
+
+
+def test_the_training_command_runs_end_to_end_and_its_onnx_scores_as_torch_does(tmp_path):
+    from eval.train_reranker import OWN_SETS, Recipe, run, torch_scores
+
+    tiny_squad(tmp_path / "data" / "squad11_dev")
+    command = [sys.executable, "-m", "eval", "train-reranker", "--out", str(tmp_path / "cli"), "--layers", "1"]
+    command += [
+        "--data",
+        str(tmp_path / "data"),
+        "--squad-questions",
+        "2",
+        "--own-questions",
+        "3",
+        "--own-repeats",
+        "1",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 SQuAD tuning questions, 3 items from the own sets" in done.stdout, done.stdout
+    assert "Wrote " in done.stdout and Reranker(tmp_path / "cli").recipe["recipe"]["layers"] == 1
+
+    recipe = Recipe(layers=1, squad_questions=2, own_questions=2, own_repeats=1)
+    trained = run(
+        recipe, out=tmp_path / "api", squad=tmp_path / "data" / "squad11_dev", own=OWN_SETS, say=lambda _: None
+    )
+    question = "When does the Nile flood?"
+    pairs = ["Rivers: It floods every summer.", "Rivers: It crosses Brazil.", "Rivers: " + "water " * 200]
+    expected = torch_scores(trained["network"], trained["tokenizer"], question, pairs, recipe.max_pieces)
+    import onnxruntime
+
+    from qa.reranker import encode_pairs
+
+    session = onnxruntime.InferenceSession(str(trained["fp32"]), providers=["CPUExecutionProvider"])
+    exported = session.run(None, encode_pairs(trained["tokenizer"], question, pairs, recipe.max_pieces))[0]
+    assert np.abs(exported - expected).max() < 1e-4
+    # The int8 file that ships keeps the scores close.
+    assert np.abs(Reranker(tmp_path / "api").score(question, pairs) - expected).max() < 0.25
