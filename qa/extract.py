@@ -1,5 +1,8 @@
 """Choosing the quote: pure functions from per-sentence evidence to the best span of sentences.
 
+These spans are the candidates; the best of them are then reread by the reranker, which reads the
+question and the span together (`qa.engine.Engine.reread`, `qa.reranker`).
+
 A candidate span is 1 to `max_sentences` consecutive sentences of one passage, at most `max_words`
 words. It is scored as a whole, mixing seven signals, each in [0, 1] (the cosines in [-1, 1]), and
 the spans chosen in each passage then gain an eighth (`with_related`):
@@ -33,8 +36,8 @@ the sentence cosine weighs more by as much as they lose (`SpanWeights.seeing`).
 Each sentence beyond the first costs `extra_sentence_cost`, so a sentence joins only when it brings
 something. A span that stops right before a sentence continuing it ("If Azerbaijani authorities
 refuse, it will indicate … ." before "In that case, the UN, EU and U.S. should consider sanctions
-…", see `qa.lead_in`) costs `cut_cost`: a quote should not end mid-thought, and the continuation is
-often the answer (`python -m eval`: own set top 1 0.789 to 0.800, top 3 0.874 to 0.895; holdout top
+…", see `qa.lead_in`) costs `cut_cost` when that sentence would fit in the span: a quote should
+not end mid-thought, and the continuation is often the answer (`python -m eval`: own set top 1 0.789 to 0.800, top 3 0.874 to 0.895; holdout top
 3 0.864 to 0.886; SQuAD tuning half top 1 0.844 to 0.842; a cost of 0.3 did the same, 0.5 worse).
 The best span then grows to `min_words` (a bare "I care." says little on its own) by the
 neighbour that keeps the score highest. The sentences left on either side of it offer their own best

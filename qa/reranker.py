@@ -1,8 +1,8 @@
-"""The reranker: a small cross-encoder that reads the question and a candidate sentence together.
+"""The reranker: a small cross-encoder that reads the question and a candidate span together.
 
 The bi-encoder compares two vectors made apart; a cross-encoder reads "question [SEP] candidate" in
 one pass, so "when did the blockade start" meets "Since December 12, 2022, … have blocked" through
-attention between the two. The candidate carries where it stands (`candidate_text`): the document's
+attention between the two. It rereads the best spans of the mix (`Engine.reread`). The candidate carries where it stands (`candidate_text`): the document's
 title, its heading path and, for a post, its author, so a question about a section or about the
 author is read against that structure.
 

@@ -48,8 +48,12 @@ class Settings:
     # logit counts beside that score.
     reread: int = 10
     reader_weight: float = 0.5
-    quote_floor: float = -1.0  # a quote's own best sentence must reach this cosine to be shown
-    quote_margin: float = 2.0  # further quotes must score within this of the best one
+    # A quote's own best sentence must reach this cosine to be shown; -1 turns it off: the reranker judges
+    # what is shown, and a floor of 0.1 hid answers it found (visitors' tuning set top 1 +3).
+    quote_floor: float = -1.0
+    quote_margin: float = (
+        2.0  # further quotes must score within this of the best one (2: the reranker's logits widen the scores)
+    )
     max_question_chars: int = 1000
     weights: SpanWeights = field(default_factory=SpanWeights)
     rules: SpanRules = field(default_factory=SpanRules)
