@@ -53,11 +53,8 @@ def question_pieces(pieces: list[str], asking_weight: int = 0) -> list[int]:
     `asking_weight` times: the piece match is a mean over these rows.
 
     The model's contextual vector of "whom" in "Whom does the author recommend reading?" comes closest to
-    the name in "start with @Tom_deWaal"; "how" in "How quickly could ...?" to "within less than a week".
-    (Weight 3: own set top 1 0.832 -> 0.853, top 3 0.937 -> 0.947, three gained and one lost; the holdout
-    unchanged; SQuAD's tuning half 0.842 / 0.937 -> 0.840 / 0.937, its low-overlap questions 0.575 / 0.777
-    -> 0.579 / 0.784. Weight 2: own top 1 the same with none lost, top 3 unchanged, SQuAD 0.841 / 0.937;
-    4: own top 1 +1 more, SQuAD 0.839 / 0.936.)
+    the name in "start with @Tom_deWaal"; "how" in "How quickly could ...?" to "within less than a week"
+    (the weight's measurements: `eval/EXPERIMENTS.md`, "The asking word").
     """
     keep = content_pieces(pieces)
     # A follow-up is searched after the question before it ("Who is blocking the road? Since when?"):

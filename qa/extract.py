@@ -4,57 +4,25 @@ These spans are the candidates; the best of them are then reread by the reranker
 question and the span together (`qa.engine.Engine.reread`, `qa.reranker`).
 
 A candidate span is 1 to `max_sentences` consecutive sentences of one passage, at most `max_words`
-words. It is scored as a whole, mixing seven signals, each in [0, 1] (the cosines in [-1, 1]), and
-the spans chosen in each passage then gain an eighth (`with_related`):
-- dense: the best cosine similarity of one of its sentences with the question;
-- pieces: for each content word piece of the question, its best cosine with a word piece of the span
-  (the model's contextual vectors), averaged over the question's pieces. One vector per sentence
-  blurs a long sentence; piece by piece, "kids" still meets "children" and "foes" "enemy". Taken
-  over the whole span, a question whose words are spread over two sentences ("Which countries does
-  Nakhichevan trade with?" against "Nakhichevan is ... . It has trade ...") is covered by the pair.
-  The question's asking word ("who", "when", "how") is one of its pieces, counted three times
-  (`index.embed.question_pieces`): its vector meets the answer's ("whom" meets "@Tom_deWaal");
-- passage: cosine similarity of the span's passage and the question (context the span lacks);
-- lexical: the idf-weighted share of the question's terms that the span contains. A term the corpus
-  does not hold weighs as much as the rarest term it does: a span cannot cover it, and leaving it out
-  would give a paraphrase's one incidental corpus word ("lessons" in "Why can't kids attend
-  lessons?") the whole weight;
-- prior: how well the passage ranked in retrieval (fused score / best fused score);
-- keywords: the passage's BM25 score over the best BM25 score among the candidates (reciprocal rank
-  fusion keeps only ranks; this keeps how far ahead a passage is on the question's words);
-- answer type: 1 when the span holds the kind of answer the question asks for (a date for "when");
-- related words: for each question term the span does not hold, the best GloVe cosine of the
-  question word with a word of the span, above a floor and rescaled to [0, 1], idf-weighted like
-  lexical ("bombarded" meets "shelled", `qa.word_vectors`). 0 when no word vectors are installed.
-  (Weight 0.5, floor 0.4: own set top 3 +1, q077; holdout unchanged; SQuAD tuning half top 1 / top 3
-  0.841 / 0.936 to 0.842 / 0.937, its low-overlap questions 0.573 / 0.768 to 0.575 / 0.777. Weight
-  1.0 lost two own-set questions; 0.25 and 0.35 did as 0.5.)
-The two signals that count shared words (lexical, keywords) weigh with the share of the question's
-term weight that the corpus holds at all: for a paraphrase most of whose words the corpus lacks, the
-few it shares are mostly incidental ("helping" in "What idiom about helping one's foes gets quoted?");
-the sentence cosine weighs more by as much as they lose (`SpanWeights.seeing`).
-Each sentence beyond the first costs `extra_sentence_cost`, so a sentence joins only when it brings
-something. A span that stops right before a sentence continuing it ("If Azerbaijani authorities
-refuse, it will indicate … ." before "In that case, the UN, EU and U.S. should consider sanctions
-…", see `qa.lead_in`) costs `cut_cost` when that sentence would fit in the span: a quote should
-not end mid-thought, and the continuation is often the answer (`python -m eval`: own set top 1 0.789 to 0.800, top 3 0.874 to 0.895; holdout top
-3 0.864 to 0.886; SQuAD tuning half top 1 0.844 to 0.842; a cost of 0.3 did the same, 0.5 worse).
-The best span then grows to `min_words` (a bare "I care." says little on its own) by the
-neighbour that keeps the score highest. The sentences left on either side of it offer their own best
-spans too, as candidates for the later quotes (top 3 on 1,000 questions of SQuAD's tuning half 0.921
-to 0.927).
-A span's `relevance` is the cosine of its best sentence alone: abstention looks at that, because the
-mixed score rewards shared words even when the question is about something else.
-
-The weights were chosen by grid search on the eval/ question set and the SQuAD tuning half (articles
-000-023), as a compromise: SQuAD rewards the lexical signals, paraphrases punish them. Scoring spans
-as a whole, rather than growing a span around its best sentence, took the top quote from 0.811 to
-0.831 on SQuAD's tuning half (top 3: 0.901 to 0.917), 0.773 to 0.795 on eval/holdout.jsonl and 0.800
-to 0.779 on the eval set (two fact questions lost, the answer sitting in a sentence beside the best).
-Word pieces (weight 2, with the sentence cosine down from 1 to 0.5) took the top quote from 0.795 to
-0.815 on 1,500 questions of SQuAD's tuning half and from 0.758 to 0.768 on the eval set. A softmax
-ranker over 14 features (neighbours and novelty among them), fitted on articles 000-015, gained 1 to 2
-points on articles 016-023 and nothing on the eval set, so the simple mix stays.
+words, scored as a whole by a weighted sum of signals in [0, 1] (cosines in [-1, 1]):
+- dense: the best cosine of one of its sentences with the question;
+- pieces: for each content word piece of the question (and its asking word, `index.embed.question_pieces`),
+  its best cosine with a word piece of the span, averaged: piece by piece "kids" still meets
+  "children", and a question spread over two sentences is covered by the pair;
+- passage: the cosine of the span's passage (context the span lacks);
+- lexical: the idf-weighted share of the question's terms the span holds (a term the corpus lacks
+  weighs as much as its rarest, so a paraphrase's one incidental corpus word does not carry it);
+- prior and keywords: the passage's fused retrieval score and BM25 score, each over the best;
+- answer type: 1 when the span holds the kind of answer asked for (a date for "when");
+- related words (`with_related`, after a passage's spans are chosen): GloVe cosines for the question
+  terms the span lacks ("bombarded" meets "shelled", `qa.word_vectors`).
+Lexical and keywords weigh with the share of the question's terms the corpus holds at all
+(`SpanWeights.seeing`): for a paraphrase the few shared words are mostly incidental.
+Each sentence beyond the first costs `extra_sentence_cost`; a span that stops right before a sentence
+continuing it ("If … refuse, …" before "In that case, …", `qa.lead_in`) costs `cut_cost` when that
+sentence would fit. The best span grows to `min_words` by its better neighbour, and the sentences left
+on either side offer their own best spans for the later quotes. A span's `relevance` is the cosine
+of its best sentence alone. How each weight was chosen, and what it moved: `eval/EXPERIMENTS.md`.
 """
 
 from __future__ import annotations
@@ -96,9 +64,7 @@ class SpanWeights:
         """These weights for a question of which the corpus holds `share` of the term weight (see
         `known_share`): the signals that count shared words (lexical, keywords) weigh that much, and the
         sentence cosine gains `dense_unseen` times the rest. A question whose words the corpus lacks is a
-        paraphrase; the sentence vector is what the model was trained to compare across wordings.
-        (0.5: own set top 1 +1, "What does the writer say everyone is entitled to?"; the holdout and
-        2,000 questions of SQuAD's tuning half unchanged; 1.0 the same, with one top-3 quote lower.)"""
+        paraphrase; the sentence vector is what the model was trained to compare across wordings."""
         return replace(
             self,
             lexical=self.lexical * share,
