@@ -41,7 +41,7 @@ SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 @dataclass(frozen=True)
 class Recipe:
-    layers: int = 4
+    layers: int = 6
     max_pieces: int = 96
     negatives: int = 7
     squad_questions: int = 3000

@@ -22,7 +22,7 @@ class Settings:
     rrf_k: int = 60
     # Abstain when the confidence, the best sentence's cosine with the question plus `reader_confidence`
     # times the reranker's logit for the best span, is below this (`make eval` sweeps it).
-    threshold: float = 0.35
+    threshold: float = 0.4
     reader_confidence: float = 0.1
     # A question sharing at most this share of its words (weighted as BM25 weighs them, synonyms counting)
     # with the corpus is refused unless a sentence reaches `strong_cosine`, whatever the threshold: "Why
