@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.questions import QUESTIONS_FILE, evidence_spans, load_questions
-from index.embed import model_hash, model_path
+from index.embed import model_hash, model_path, trace_to_onnx
 from index.ingest import file_hash, read_corpus
 from index.passages import segment
 from index.sentences import split_sentences
@@ -220,24 +220,7 @@ def train(network, tokenizer, items: list[Item], recipe: Recipe, say) -> None:
 
 def export(network, path: Path) -> None:
     """The network as ONNX (fp32), with dynamic batch and length."""
-    import warnings
-
-    import torch
-
-    example = torch.ones((2, 8), dtype=torch.int64)
-    axes = {0: "pairs", 1: "pieces"}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            network,
-            (example, example, torch.zeros_like(example)),
-            str(path),
-            dynamo=False,
-            input_names=list(INPUTS),
-            output_names=["score"],
-            dynamic_axes={**{name: axes for name in INPUTS}, "score": {0: "pairs"}},
-            opset_version=17,
-        )
+    trace_to_onnx(network, path, INPUTS, "score", {0: "texts"})
 
 
 def quantise(source: Path, target: Path) -> None:

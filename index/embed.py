@@ -137,25 +137,31 @@ class Encoder:
     def export_onnx(self, path: Path) -> None:
         """Write the network (word pieces in, their contextual vectors out) as ONNX, for answering
         questions without torch (`index.query_encoder`). Pooling and normalising stay outside it."""
-        import torch
-
         network = _hidden_states(self.model[0].auto_model).eval()
         inputs = onnx_inputs(self.model[0].auto_model)
-        example = torch.ones((1, 8), dtype=torch.int64)
-        axes = {0: "texts", 1: "pieces"}
-        # The tracer warns about Python branches on shapes it follows; they do not vary with the input here.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                network,
-                (example, example, torch.zeros_like(example))[: len(inputs)],
-                str(path),
-                dynamo=False,
-                input_names=list(inputs),
-                output_names=["hidden"],
-                dynamic_axes={name: axes for name in (*inputs, "hidden")},
-                opset_version=17,
-            )
+        trace_to_onnx(network, path, inputs, "hidden", {0: "texts", 1: "pieces"})
+
+
+def trace_to_onnx(network, path: Path, inputs: tuple[str, ...], output: str, output_axes: dict[int, str]) -> None:
+    """Trace `network` (word-piece ids, mask and, when it reads them, segment ids in) to ONNX at `path`,
+    with any number of texts and pieces; `output_axes` names the output's dynamic axes."""
+    import torch
+
+    example = torch.ones((2, 8), dtype=torch.int64)
+    axes = {0: "texts", 1: "pieces"}
+    # The tracer warns about Python branches on shapes it follows; they do not vary with the input here.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            network,
+            (example, example, torch.zeros_like(example))[: len(inputs)],
+            str(path),
+            dynamo=False,
+            input_names=list(inputs),
+            output_names=[output],
+            dynamic_axes={**{name: axes for name in inputs}, output: output_axes},
+            opset_version=17,
+        )
 
 
 def onnx_inputs(network) -> tuple[str, ...]:
