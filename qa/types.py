@@ -68,7 +68,8 @@ class Answer:
     question: str
     quotes: list[Quote]
     abstained: bool
-    confidence: float = 0.0  # best cosine of the question with any sentence; abstention compares it
+    # best sentence cosine + `reader_confidence` × the reranker logit of the best span; abstention compares it
+    confidence: float = 0.0
     related: list[Quote] = field(default_factory=list)  # closest passages when abstaining, never answers
     notice: str | None = None  # fixed interface text, e.g. why the system abstained
     searched: str | None = None  # the text actually searched, when it differs from the question
