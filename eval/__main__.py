@@ -5,6 +5,7 @@
     python -m eval beir scifact [--split test|train] [--data DIR]
     python -m eval latency --index DIR --questions FILE   (one question per line; times only)
     python -m eval train-reranker [--out DIR] [--layers N] [--squad-questions N] [--own-repeats N]
+    python -m eval load --url URL [--api http|gradio] (--clients C --questions Q | --rate R --seconds S)
 
 The exit code is 0 whenever the run completed, whatever the scores.
 """
@@ -195,6 +196,27 @@ def train_command(args) -> int:
     return 0
 
 
+def load_command(args) -> int:
+    from eval.load import render, run_load
+
+    if args.rate is not None and (args.clients or args.questions):
+        raise ValueError("Give --rate and --seconds (open loop) or --clients and --questions (closed loop), not both.")
+    if args.rate is not None and args.seconds is None:
+        raise ValueError("--rate needs --seconds.")
+    result = run_load(args.url, args.api, args.clients, args.questions, args.rate, args.seconds)
+    print(render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
@@ -229,6 +251,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--epochs", type=at_least_one)
         parser.add_argument("--no-own", action="store_true", help="train on SQuAD only")
         handler = train_command
+    elif argv[:1] == ["load"]:
+        parser.add_argument("benchmark")
+        parser.add_argument("--url", required=True, help="a server on this machine, e.g. http://127.0.0.1:7860")
+        parser.add_argument("--api", choices=["http", "gradio"], default="http", help="/api/ask or Gradio's /ask")
+        parser.add_argument("--clients", type=at_least_one, help="closed loop: clients asking in turn (default 50)")
+        parser.add_argument("--questions", type=at_least_one, help="closed loop: questions per client (default 20)")
+        parser.add_argument("--rate", type=positive, help="open loop: questions sent per second")
+        parser.add_argument("--seconds", type=positive, help="open loop: for this long (closed loop: at most)")
+        parser.add_argument("--json", help="write the figures to this file")
+        handler = load_command
     else:
         parser.add_argument("--mode", choices=["bm25", "dense", "hybrid", "all"], default="all")
         parser.add_argument("--questions", type=Path, help="question set (default: eval/questions.jsonl)")

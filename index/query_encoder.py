@@ -40,7 +40,7 @@ def max_pieces(folder: Path) -> int:
 class OnnxEncoder:
     """`Encoder`'s `encode` and `encode_tokens` over the exported network; loads when constructed."""
 
-    def __init__(self, onnx_file: Path, folder: Path | None = None, batch_size: int = 64) -> None:
+    def __init__(self, onnx_file: Path, folder: Path | None = None, batch_size: int = 64, threads: int = 0) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -53,6 +53,7 @@ class OnnxEncoder:
         # Idle threads sleep instead of spinning: between questions the two cores belong to the web server.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
+        options.intra_op_num_threads = threads  # 0: one per core
         try:
             self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / NoSuchFile types
@@ -96,10 +97,11 @@ def manifest_model(manifest: dict) -> str:
     return manifest["model"].get("key", "minilm")
 
 
-def query_encoder(build_folder: Path, manifest: dict):
-    """The encoder for questions to an index: the build's exported network when it has one, else torch."""
+def query_encoder(build_folder: Path, manifest: dict, threads: int = 0):
+    """The encoder for questions to an index: the build's exported network when it has one (run on
+    `threads` threads, 0: one per core), else torch."""
     model = manifest_model(manifest)
     exported = manifest.get("query_model")
     if not exported:
         return Encoder(model=model)
-    return OnnxEncoder(build_folder / exported["file"], folder=model_path(model))
+    return OnnxEncoder(build_folder / exported["file"], folder=model_path(model), threads=threads)

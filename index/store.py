@@ -220,8 +220,10 @@ def live_folder(out: Path) -> Path:
     return folder
 
 
-def read_manifest(out: Path) -> dict:
-    manifest = json.loads((live_folder(out) / "manifest.json").read_text(encoding="utf-8"))
+def read_manifest(out: Path, folder: Path | None = None) -> dict:
+    """The manifest of build `folder` (default: the live one), refused when of another format."""
+    folder = folder or live_folder(out)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatch(
             f"The index at {out} has format {manifest.get('format_version')}, this code reads "
@@ -234,9 +236,14 @@ class WrongSize(ValueError):
     """A file of the build is not the size the manifest gives."""
 
 
-def read_index(out: Path) -> StoredIndex:
-    manifest = read_manifest(out)
-    folder = live_folder(out)
+def read_index(out: Path, folder: Path | None = None) -> StoredIndex:
+    """Build `folder` of the index at `out` (default: the live one, read once, so that a build switching
+    CURRENT meanwhile cannot mix two builds)."""
+    folder = folder or live_folder(out)
+    try:
+        manifest = read_manifest(out, folder)
+    except (OSError, ValueError) as exc:  # a manifest deleted or cut short after CURRENT named its build
+        raise damaged(out, "manifest.json cannot be read") from exc
     try:
         return _read_build(folder, manifest)
     except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError) as exc:

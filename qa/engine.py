@@ -61,7 +61,8 @@ class Engine:
         self.settings = settings
         self.stored = stored
         self.encoder = encoder or Encoder(model=manifest_model(stored.manifest))
-        self.reranker = reranker or Reranker()
+        self.reranker = reranker or Reranker(threads=settings.threads)
+        self.build: str | None = None  # the build folder's name, when loaded from an index directory
         self.documents = {d.doc_id: d for d in stored.documents}
         self.sources = SourceNames(stored.documents)
         params = stored.manifest["parameters"]
@@ -108,14 +109,17 @@ class Engine:
         """The index at `settings.index`, checked against the corpus and the model. Questions are encoded
         by `encoder`, or by the network the build exported (`index.query_encoder`), without torch."""
         out = Path(settings.index)
-        stored = read_index(out)
+        folder = live_folder(out)
+        stored = read_index(out, folder)
         check_index(stored.manifest, out, settings.corpus)
         if encoder is None:
             try:
-                encoder = query_encoder(live_folder(out), stored.manifest)
+                encoder = query_encoder(folder, stored.manifest, threads=settings.threads)
             except IndexMismatch as exc:
                 raise damaged(out, str(exc), settings.corpus) from exc
-        return cls(stored, settings, encoder)
+        engine = cls(stored, settings, encoder, Reranker(threads=settings.threads))
+        engine.build = folder.name
+        return engine
 
     def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         pick = partial(question_pieces, asking_weight=self.settings.asking_weight)

@@ -77,7 +77,7 @@ class Reranker:
     """Scores (question, candidate) pairs with the shipped ONNX network; loads when constructed and
     refuses files whose sha256 is not the one recorded beside them."""
 
-    def __init__(self, folder: Path = MODELS) -> None:
+    def __init__(self, folder: Path = MODELS, threads: int = 0) -> None:
         import onnxruntime
 
         folder = Path(folder)
@@ -97,6 +97,7 @@ class Reranker:
         options = onnxruntime.SessionOptions()
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
+        options.intra_op_num_threads = threads  # 0: one per core
         self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
     def score(self, question: str, candidates: list[str]) -> np.ndarray:

@@ -52,6 +52,9 @@ class Settings:
         2.0  # further quotes must score within this of the best one (2: the reranker's logits widen the scores)
     )
     max_question_chars: int = 1000
+    # Threads each network (question encoder, reranker) runs on; 0: one per core. A server running several
+    # engine processes gives each its share of the cores (`ui.engines`).
+    threads: int = 0
     weights: SpanWeights = field(default_factory=SpanWeights)
     rules: SpanRules = field(default_factory=SpanRules)
 

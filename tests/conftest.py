@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,49 @@ def write_corpus(folder: Path, files: dict[str, str | bytes], sources: dict | No
     if sources is not None:
         (folder / "sources.json").write_text(json.dumps(sources), encoding="utf-8")
     return folder
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(index: Path, *options: str, port: int | None = None):
+    """`python -m ui` on a free port over `index`, as a user starts it: yields (its URL, the process),
+    once it answers /api/health. What it prints goes to the file `process.log` names."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+
+    port = port or free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    command = [sys.executable, "-m", "ui", "--port", str(port), "--index", str(index), "--no-build", *options]
+    log = Path(tempfile.mkstemp(prefix="qa-server-", suffix=".log")[1])
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    process.log = log
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url + "api/health", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text()) from None
+            if time.time() > deadline:
+                process.kill()
+                raise RuntimeError("the app did not start within 120 s") from None
+            time.sleep(0.3)
+    try:
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +12,7 @@ import pytest
 from index.build import build
 from qa.engine import Engine
 from qa.settings import Settings
-from tests.conftest import ROOT, write_corpus
+from tests.conftest import ROOT, serve, write_corpus
 from ui.handler import (
     ANSWER_QUOTES,
     CLOSEST_PASSAGES,
@@ -203,40 +201,10 @@ def test_markup_in_questions_and_documents_is_inert(hostile_engine):
 # --- a real server ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(seed_index):
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ui", "--port", str(port), "--index", str(seed_index), "--no-build"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(process.stdout.read()) from None
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise RuntimeError("the app did not start within 120 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with serve(seed_index) as (url, _):
+        yield url
 
 
 def test_a_port_in_use_is_said_in_one_line_before_anything_loads(server, seed_index):

@@ -1,13 +1,19 @@
-"""`python -m ui [--host HOST] [--port PORT]`: build the index if needed, then serve the chat."""
+"""`python -m ui [--host HOST] [--port PORT] [--workers N]`: build the index if needed, then serve the chat
+and the JSON API (`ui.server`) from N engine processes (`ui.engines`)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
 import time
 from pathlib import Path
+
+from index.config import at_least_one
+
+QUEUE = 12
 
 
 def port_taken(host: str, port: int) -> str | None:
@@ -29,6 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--index", type=Path, help="index directory (default: var/index)")
     parser.add_argument("--no-build", action="store_true", help="do not build a missing or stale index")
+    parser.add_argument(
+        "--workers", type=at_least_one, default=1, help="engine processes, each with its own engine (default: 1)"
+    )
+    parser.add_argument(
+        "--queue",
+        type=at_least_one,
+        default=16,
+        help="questions that may wait beyond those being answered; more get 503 with Retry-After (default: 16)",
+    )
     args = parser.parse_args(argv)
     taken = port_taken(args.host, args.port)
     if taken:  # said now, not after the index is built and the model loaded
@@ -40,14 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
+    import uvicorn
+
     from index.build import build
     from index.checks import check_current
     from index.config import DEFAULT_CORPUS
     from index.errors import QAError
     from index.store import read_manifest
-    from qa.engine import Engine
     from qa.settings import Settings
-    from ui.app import build_app, launch_options
+    from ui.engines import EnginePool
+    from ui.server import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     settings = Settings.from_env(index=args.index)
     try:
@@ -59,23 +79,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{exc} Building it now…", flush=True)
             for line in build(settings.corpus or DEFAULT_CORPUS, settings.index, progress=True).lines():
                 print(line)
-        engine = Engine.load(settings)
-        engine.warm_up()
+        pool = EnginePool(settings, workers=args.workers, queue=args.queue)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = build_app(engine)
-    app.queue(default_concurrency_limit=1)
-    print(f"Ready after {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port}", flush=True)
-    app.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=False,
-        show_error=False,
-        **launch_options(),
-        footer_links=["api"],
-        ssr_mode=False,
+    app = create_app(pool)
+    print(
+        f"Ready after {time.perf_counter() - started:.1f} s with {args.workers} engine process"
+        f"{'es' if args.workers > 1 else ''}: http://{args.host}:{args.port} (API: /api/ask, /docs)",
+        flush=True,
     )
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    finally:
+        pool.close()
     return 0
 
 

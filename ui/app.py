@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from qa.engine import Engine
+from ui.engines import EnginePool
 from ui.handler import ANSWER_QUOTES, Conversation, ask_api, quote_choices, respond, show_in_source
 from ui.render import corpus_html
 
@@ -39,7 +40,8 @@ def launch_options() -> dict:
     return {"theme": gr.themes.Default(font=fonts, font_mono=["ui-monospace", "monospace"]), "css": CSS}
 
 
-def build_app(engine: Engine):
+def build_app(engine: Engine | EnginePool):
+    """The chat over an engine, or over the pool of engine processes a server answers with (`ui.engines`)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -106,7 +108,7 @@ def build_app(engine: Engine):
                 )
                 source = gr.HTML(SOURCE_HINT, elem_id="qa-source")
                 with gr.Accordion("The corpus", open=False):
-                    gr.HTML(corpus_html(engine.stored.documents), elem_id="qa-corpus")
+                    gr.HTML(corpus_html(list(engine.documents.values())), elem_id="qa-corpus")
 
         question.submit(
             on_ask,

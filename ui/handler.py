@@ -13,6 +13,7 @@ from qa.engine import Engine
 from qa.followup import resolve
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT
 from qa.types import Quote
+from ui.engines import Busy, EnginePool
 from ui.render import CLOSEST_HEADING, answer_html, escape, quote_with_citation, source_html
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def _shown_question(question: str) -> str:
     return escape(text)
 
 
-def respond(engine: Engine, question: str, history: list[dict] | None, conversation: Conversation | None):
+def respond(engine: Engine | EnginePool, question: str, history: list[dict] | None, conversation: Conversation | None):
     """One turn: returns (chat history, conversation, the answer object or None)."""
     conversation = conversation or Conversation()
     history = list(history or [])
@@ -57,7 +58,7 @@ def respond(engine: Engine, question: str, history: list[dict] | None, conversat
         # ground for a follow-up: "And the children?" after one stands alone.
         searched = None if answer.notice in UNSEARCHED else answer.searched or answer.question
         conversation = Conversation(searched, tuple(answer.quotes or answer.related), answered=not answer.abstained)
-    except BadQuestion as exc:
+    except (BadQuestion, Busy) as exc:
         reply = f"<p>{escape(str(exc))}</p>"
     except Exception:  # a user sees one sentence, the log keeps the traceback
         log.exception("answering failed")
@@ -76,7 +77,7 @@ def quote_choices(conversation: Conversation) -> list[tuple[str, int]]:
     return choices
 
 
-def show_in_source(engine: Engine, conversation: Conversation, index: int | None) -> tuple[str, str]:
+def show_in_source(engine: Engine | EnginePool, conversation: Conversation, index: int | None) -> tuple[str, str]:
     """(the document as HTML with the quote marked, the quote with its citation for copying)."""
     if index is None or not 0 <= index < len(conversation.quotes):
         return "<p>Choose a quote of the last answer to see it in its source.</p>", ""
@@ -88,9 +89,9 @@ def show_in_source(engine: Engine, conversation: Conversation, index: int | None
     return html, quote_with_citation(quote)
 
 
-def ask_api(engine: Engine, question: str, previous: str | None = None) -> dict:
+def ask_api(engine: Engine | EnginePool, question: str, previous: str | None = None) -> dict:
     """The structured answer for API clients; bad input comes back as {"error": "…"}."""
     try:
         return engine.answer(question, search=resolve(question, previous, engine.settings.max_question_chars)).to_json()
-    except BadQuestion as exc:
+    except (BadQuestion, Busy) as exc:
         return {"question": question, "error": str(exc)}
