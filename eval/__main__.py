@@ -5,6 +5,7 @@
     python -m eval beir scifact [--split test|train] [--data DIR]
     python -m eval latency --index DIR --questions FILE   (one question per line; times only)
     python -m eval train-reranker [--out DIR] [--layers N] [--squad-questions N] [--own-repeats N]
+    python -m eval ann [--index DIR] [--sizes N ...]   (HNSW against flat: recall@10, build and search time)
     python -m eval load --url URL [--api http|gradio] (--clients C --questions Q | --rate R --seconds S)
 
 The exit code is 0 whenever the run completed, whatever the scores.
@@ -17,6 +18,8 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+
+import numpy as np
 
 from index.config import at_least_one
 
@@ -210,6 +213,25 @@ def load_command(args) -> int:
     return 0
 
 
+def ann_command(args) -> int:
+    from eval.ann_bench import measure
+    from eval.load import eval_questions
+    from eval.report import table
+    from index.query_encoder import query_encoder
+    from index.store import live_folder, read_index, stored_vectors
+
+    stored = read_index(args.index)
+    real = stored_vectors(stored.sentence_index)
+    encoder = query_encoder(live_folder(args.index), stored.manifest)
+    questions = eval_questions()[: args.queries]
+    queries = encoder.encode(questions).astype(np.float32)
+    print(f"{len(real)} real sentence vectors from {args.index}; {len(queries)} questions\n")
+    rows = measure(real, queries, args.sizes)
+    keys = list(rows[0])
+    print("\n" + table(keys, [[r[k] for k in keys] for r in rows]))
+    return 0
+
+
 def positive(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -251,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--epochs", type=at_least_one)
         parser.add_argument("--no-own", action="store_true", help="train on SQuAD only")
         handler = train_command
+    elif argv[:1] == ["ann"]:
+        parser.add_argument("benchmark")
+        parser.add_argument("--index", type=Path, default=Path("var/index"), help="index whose vectors to draw near")
+        parser.add_argument("--sizes", type=at_least_one, nargs="+", default=[100_000, 1_000_000])
+        parser.add_argument("--queries", type=at_least_one, default=500, help="questions searched (default 500)")
+        handler = ann_command
     elif argv[:1] == ["load"]:
         parser.add_argument("benchmark")
         parser.add_argument("--url", required=True, help="a server on this machine, e.g. http://127.0.0.1:7860")

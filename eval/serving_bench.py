@@ -1,9 +1,10 @@
 """`python -m eval.serving_bench [--workers 1 2] [--api http gradio]`: the load test's figures for the README.
 
 For each worker count it starts `python -m ui` on a free port over the live index, and drives it with
-`eval.load`: one client alone (the single-question p50, from which capacity = cores ÷ p50), the closed
-loop of 50 clients × 20 questions, the open loop at 10 questions a second for 60 s, overload at three
-times capacity for 20 s, then 5 a second for 5 s to see it serve normally again. Takes ~10 minutes.
+`eval.load`: one client alone (the single-question p50, from which capacity = cores ÷ p50), the open
+loop at 10 questions a second for 60 s, overload at three times capacity for 20 s, then 5 a second for
+5 s to see it serve normally again; then, on a server whose queue holds 50 (`--queue 50`), the closed
+loop of 50 clients × 20 questions. Takes ~15 minutes.
 """
 
 from __future__ import annotations
@@ -61,18 +62,27 @@ def main() -> int:
         process, url = start(workers, args.queue)
         try:
             print(f"\n=== --workers {workers} ({cores} cores); engine RSS after start: {memory(url)}", flush=True)
+            capacity = {}
             for api in args.api:
                 alone = run_load(url, api, clients=1, questions=30)
-                capacity = cores / (alone["p50_ms"] / 1000)
+                capacity[api] = cores / (alone["p50_ms"] / 1000)
                 print(render(alone))
-                print(f"  capacity = {cores} cores ÷ p50 {alone['p50_ms']} ms = {capacity:.1f} questions/s", flush=True)
-                closed = run_load(url, api, clients=50, questions=20)
-                print(render(closed))
-                print(f"  {closed['answered_per_s'] / capacity:.0%} of capacity", flush=True)
+                print(f"  capacity = {cores} cores ÷ p50 {alone['p50_ms']} ms = {capacity[api]:.1f} questions/s")
                 print(render(run_load(url, api, rate=10, seconds=60)), flush=True)
-                print(render(run_load(url, api, rate=round(3 * capacity, 1), seconds=20)), flush=True)
+                print(render(run_load(url, api, rate=round(3 * capacity[api], 1), seconds=20)), flush=True)
                 print(render(run_load(url, api, rate=5, seconds=5)), flush=True)
                 print(f"  engine RSS now: {memory(url)}", flush=True)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        # 50 clients asking at once wait in the queue: the server's queue holds them all (`--queue 50`).
+        process, url = start(workers, max(args.queue or 0, 50))
+        try:
+            print(f"--- --workers {workers} --queue 50", flush=True)
+            for api in args.api:
+                closed = run_load(url, api, clients=50, questions=20)
+                print(render(closed))
+                print(f"  {closed['answered_per_s'] / capacity[api]:.0%} of capacity", flush=True)
         finally:
             process.terminate()
             process.wait(timeout=30)

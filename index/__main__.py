@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from index.config import DEFAULT_CORPUS, env_paths
+from index.vector_index import ANN_THRESHOLD
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,11 +36,18 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the model of the index already there, else minilm)",
     )
     build_cmd.add_argument(
+        "--vector-index",
+        choices=["flat", "ann", "auto"],
+        default="auto",
+        help="vector search: flat (exact), ann (HNSW, approximate), or auto: flat below "
+        f"{ANN_THRESHOLD:,} vectors, ann above (default: auto)",
+    )
+    build_cmd.add_argument(
         "--if-stale", action="store_true", help="do nothing when the index already matches the corpus and the model"
     )
     args = parser.parse_args(argv)
 
-    from index.build import build
+    from index.build import BuildParams, build
     from index.checks import check_current
     from index.errors import QAError
     from index.query_encoder import manifest_model
@@ -58,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         except QAError:
             pass  # missing or stale: build it
     try:
-        summary = build(args.corpus, args.out, progress=not args.quiet, wordnet=args.wordnet, model=model)
+        params = BuildParams(vector_index=args.vector_index)
+        summary = build(
+            args.corpus, args.out, progress=not args.quiet, wordnet=args.wordnet, model=model, params=params
+        )
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ from index.store import (
 )
 from index.tokenize import tokenize
 from index.types import is_record
+from index.vector_index import ANN_THRESHOLD, chosen
 from index.wordnet import DEFAULT_SENSES, find_wordnet, synonym_table, wordnet_digest
 
 FETCH_WORDNET = "bash scripts/fetch_wordnet.sh fetches it"
@@ -52,8 +53,12 @@ class BuildParams:
     bm25_delta: float = 1.0
     # WordNet senses per part of speech whose synonyms stand in for a question word the corpus lacks
     synonym_senses: int = DEFAULT_SENSES
+    # Vector search: "flat" (exact), "ann" (HNSW), or "auto" (flat below `ann_threshold` vectors)
+    vector_index: str = "auto"
+    ann_threshold: int = ANN_THRESHOLD
 
     def __post_init__(self) -> None:
+        chosen(self.vector_index, 0)  # a kind it knows
         if self.max_sentences < 1 or self.max_words < 1:
             raise ValueError("max_sentences and max_words must be at least 1")
         if self.synonym_senses < 1:
@@ -272,6 +277,10 @@ def build(
         if wordnet_folder
         else None,
         "query_model": query_model,
+        "vector_index": {
+            "passages": chosen(params.vector_index, len(passage_keys), params.ann_threshold),
+            "sentences": chosen(params.vector_index, len(sentence_keys), params.ann_threshold),
+        },
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     stored = StoredIndex(

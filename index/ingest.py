@@ -1,7 +1,8 @@
 """Reading the corpus folder: files and their metadata in, cleaned `Document`s out.
 
-Supported: `.txt`, `.md`, `.html`/`.htm` (one document per file) and `.jsonl` collections with one
-`{"id", "title", "text"}` record per line (the BEIR/Pyserini form). Metadata comes from
+Supported: `.txt`, `.md`, `.html`/`.htm`, `.pdf` (its text layer, `index.pdf`) and `.docx`
+(`index.word`), one document per file, and `.jsonl` collections with one `{"id", "title", "text"}`
+record per line (the BEIR/Pyserini form). Metadata comes from
 `sources.json` beside the files; a file it does not name is titled by its file name.
 
 Page furniture (navigation lines, a tool's footer) is removed by per-source line patterns, the
@@ -22,6 +23,7 @@ from index.errors import BadCorpusFile, EmptyCorpus
 from index.types import Document
 
 TEXT_SUFFIXES = (".txt", ".md", ".html", ".htm")
+LAYOUT_SUFFIXES = (".pdf", ".docx")  # read with their page and heading layout
 COLLECTION_SUFFIXES = (".jsonl",)
 SOURCES_FILE = "sources.json"
 
@@ -40,13 +42,13 @@ def corpus_files(corpus: Path) -> list[Path]:
         return [corpus]
     if not corpus.is_dir():
         raise EmptyCorpus(f"The corpus folder {corpus} does not exist; pass --corpus with a folder of documents.")
-    suffixes = TEXT_SUFFIXES + COLLECTION_SUFFIXES
+    suffixes = TEXT_SUFFIXES + LAYOUT_SUFFIXES + COLLECTION_SUFFIXES
     return sorted(p for p in corpus.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
 def not_read(corpus: Path) -> list[str]:
     """What in a corpus folder is not read, said so that a document put there is not lost silently: other
-    kinds of file ("report.pdf") and subfolders. Hidden files and `sources.json` are left out."""
+    kinds of file ("slides.pptx") and subfolders. Hidden files and `sources.json` are left out."""
     if not corpus.is_dir():
         return []
     said, read = [], set(corpus_files(corpus))
@@ -56,7 +58,9 @@ def not_read(corpus: Path) -> list[str]:
         if path.is_dir():
             said.append(f"{path.name}/ is a folder; only the files directly in the corpus folder are read.")
         else:
-            said.append(f"{path.name} is not a .txt, .md, .html or .jsonl file; it was skipped (convert it to text).")
+            said.append(
+                f"{path.name} is not a .txt, .md, .html, .pdf, .docx or .jsonl file; it was skipped (convert it to text)."
+            )
     return said
 
 
@@ -222,7 +226,7 @@ def html_to_text(raw: str) -> tuple[str, str]:
     return "\n".join(lines), parser.title.strip()
 
 
-def _document(doc_id: str, meta: dict, text: str, fallback_title: str) -> Document:
+def _document(doc_id: str, meta: dict, text: str, fallback_title: str, **layout) -> Document:
     return Document(
         doc_id=doc_id,
         title=str(meta.get("title") or fallback_title),
@@ -231,7 +235,39 @@ def _document(doc_id: str, meta: dict, text: str, fallback_title: str) -> Docume
         url=meta.get("url"),
         kind=meta.get("kind"),
         text=text,
+        **layout,
     )
+
+
+def read_layout_file(path: Path, meta: dict) -> Document | None:
+    """A PDF or Word file as a document with its pages and headings; None when it has no text.
+
+    Furniture patterns drop whole paragraphs here (a PDF's lines are joined into paragraphs first), and
+    the offsets of pages and headings are moved to match."""
+    from index.pdf import read_pdf
+    from index.word import read_docx
+
+    read = read_pdf(path) if path.suffix.lower() == ".pdf" else read_docx(path)
+    patterns = [re.compile(p, re.IGNORECASE) for p in meta.get("furniture", [])]
+    levels = dict(read.headings)
+    parts, headings, moved = [], [], []  # moved: (old offset, new offset) of each paragraph
+    old = new = 0
+    for paragraph in read.text.split("\n\n"):
+        moved.append((old, new))
+        if not any(p.fullmatch(paragraph) for p in patterns):
+            if old in levels:
+                headings.append([new, levels[old]])
+            parts.append(paragraph)
+            new += len(paragraph) + 2
+        old += len(paragraph) + 2
+    text = "\n\n".join(parts)
+    if not text.strip():
+        return None
+    pages = None
+    if getattr(read, "pages", None):  # a page starts where its first paragraph now starts
+        pages = [next((n for o, n in moved if o >= start), len(text)) for start in read.pages]
+    layout = {"headings": headings, "pages": pages}
+    return _document(path.name, meta, text, read.title or path.stem, **layout)
 
 
 def read_collection(path: Path, meta: dict, report: CorpusReport) -> list[Document]:
@@ -273,6 +309,13 @@ def read_corpus(corpus: Path) -> tuple[list[Document], CorpusReport]:
             if path.suffix.lower() in COLLECTION_SUFFIXES:
                 documents.extend(read_collection(path, meta, report))
                 continue
+            if path.suffix.lower() in LAYOUT_SUFFIXES:
+                document = read_layout_file(path, meta)
+                if document is None:
+                    report.skipped.append(f"{path.name} has no text after cleaning; it was skipped.")
+                else:
+                    documents.append(document)
+                continue
             raw = read_text_file(path)
             fallback = path.stem
             if path.suffix.lower() in (".html", ".htm"):
@@ -294,5 +337,7 @@ def read_corpus(corpus: Path) -> tuple[list[Document], CorpusReport]:
             for name in sorted(set(sources) - present)
         )
     if not documents:
-        raise EmptyCorpus(f"No readable documents in {corpus} (.txt, .md, .html or .jsonl); add some and rebuild.")
+        raise EmptyCorpus(
+            f"No readable documents in {corpus} (.txt, .md, .html, .pdf, .docx or .jsonl); add some and rebuild."
+        )
     return documents, report

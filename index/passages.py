@@ -48,7 +48,7 @@ def segment(
     for doc in documents:
         # Records of a collection have no headings of their own; their title is their context.
         root = doc.title if is_record(doc.doc_id) else ""
-        for block in find_blocks(doc.doc_id, doc.text, root):
+        for block in find_blocks(doc.doc_id, doc.text, root, doc.pages, doc.headings):
             spans = split_sentences(doc.text, block.start, block.end)
             for group in _group(spans, doc.text, max_sentences, max_words):
                 first = len(sentences)

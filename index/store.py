@@ -8,8 +8,9 @@ Layout of `DIR` (default `var/index`):
         documents.jsonl     one Document per line (the cleaned text every offset points into)
         passages.jsonl      one Passage per line, with its heading context and embedding cache key
         sentences.jsonl     [document number, start, end, passage number, cache key] per line
-        passages.faiss      FAISS IndexFlatIP over normalised passage vectors
-        sentences.faiss     FAISS IndexFlatIP over normalised sentence vectors
+        passages.faiss      FAISS inner-product index over normalised passage vectors: flat, or
+                            HNSW for a large corpus (`index.vector_index`; the manifest says which)
+        sentences.faiss     the same over normalised sentence vectors
         bm25.json           BM25 tokens of every passage
         tokens.codes.npy    int8 vectors of every sentence's content word pieces, one row per piece
         tokens.scales.npy   float32 scale of each row (vector = codes * scale)
@@ -41,6 +42,7 @@ import numpy as np
 
 from index.errors import IndexMismatch, IndexNotFound
 from index.types import Document, Passage, Sentence
+from index.vector_index import tune, vector_index
 
 FORMAT_VERSION = 3  # 2: word-piece vectors of every sentence; 3: a record's sentences embedded with its title
 POINTER = "CURRENT"
@@ -131,13 +133,6 @@ def _read_jsonl(path: Path) -> list:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _flat_index(vectors: np.ndarray, dimension: int) -> faiss.Index:
-    index = faiss.IndexFlatIP(dimension)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
 def write_index(
     out: Path,
     index: StoredIndex,
@@ -168,8 +163,10 @@ def write_index(
         ),
     )
     dimension = index.manifest["model"]["dimension"]
-    faiss.write_index(_flat_index(passage_vectors, dimension), str(folder / "passages.faiss"))
-    faiss.write_index(_flat_index(sentence_vectors, dimension), str(folder / "sentences.faiss"))
+    kinds = index.manifest.get("vector_index") or {}
+    for part, vectors in (("passages", passage_vectors), ("sentences", sentence_vectors)):
+        built = vector_index(vectors, dimension, kinds.get(part, "flat"))
+        faiss.write_index(built, str(folder / f"{part}.faiss"))
     (folder / "bm25.json").write_text(json.dumps({"tokens": index.bm25_tokens}), encoding="utf-8")
     (folder / "synonyms.json").write_text(json.dumps(index.synonyms), encoding="utf-8")
     for file_name, array in _token_files(index.sentence_tokens):
@@ -275,8 +272,8 @@ def _read_build(folder: Path, manifest: dict) -> StoredIndex:
         contexts=[r["context"] for r in passage_rows],
         passage_keys=[r["key"] for r in passage_rows],
         sentence_keys=[row[4] for row in sentence_rows],
-        passage_index=faiss.read_index(str(folder / "passages.faiss")),
-        sentence_index=faiss.read_index(str(folder / "sentences.faiss")),
+        passage_index=tune(faiss.read_index(str(folder / "passages.faiss"))),
+        sentence_index=tune(faiss.read_index(str(folder / "sentences.faiss"))),
         bm25_tokens=json.loads((folder / "bm25.json").read_text(encoding="utf-8"))["tokens"],
         sentence_tokens=_read_tokens(folder),
         synonyms=_read_synonyms(folder / "synonyms.json"),

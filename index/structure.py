@@ -17,6 +17,7 @@ Rules, all general (nothing here knows a particular file):
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from index.sentences import trim_span
@@ -97,11 +98,18 @@ def _is_heading(line: str) -> bool:
     return not long_words or len(capitalised) >= 0.6 * len(long_words)
 
 
-def _classify(lines: list[_Line]) -> list[tuple[str, _Line, int]]:
-    """(kind, line, markdown level) for each non-blank line: heading, bullet or text."""
+def _classify(lines: list[_Line], levels: dict[int, int] | None = None) -> list[tuple[str, _Line, int]]:
+    """(kind, line, markdown level) for each non-blank line: heading, bullet or text. `levels` gives the
+    headings of a file read with its layout (offset -> level): then no other line is one."""
     out = []
     nonblank = [line for line in lines if line.text.strip()]
     for i, line in enumerate(nonblank):
+        if levels is not None:
+            if line.start in levels:
+                out.append(("heading", line, levels[line.start]))
+            else:
+                out.append(("bullet" if _BULLET.match(line.text) else "text", line, 0))
+            continue
         md = _MD_HEADING.match(line.text)
         has_next = i + 1 < len(nonblank)
         if md:
@@ -123,10 +131,15 @@ def _isolated(lines: list[_Line], line: _Line) -> bool:
     return before and after
 
 
-def article_blocks(doc_id: str, text: str, root: str = "") -> list[Block]:
-    """Blocks for a document with headings, paragraphs and bullets; `root` prefixes every section."""
+def article_blocks(
+    doc_id: str, text: str, root: str = "", pages: list[int] | None = None, levels: dict[int, int] | None = None
+) -> list[Block]:
+    """Blocks for a document with headings, paragraphs and bullets; `root` prefixes every section. With
+    `pages` (where each page starts) paragraphs and bullets are counted per page: "Section, page 4,
+    paragraph 2"; `levels` gives the headings (offset -> level) of a file read with its layout."""
     lines = _lines(text)
-    classified = _classify(lines)
+    classified = _classify(lines, levels)
+    page_now = [0]
     blocks: list[Block] = []
     path: list[str] = []  # [top-level heading, subsection heading]
     counts = {"paragraph": 0, "bullet": 0}
@@ -138,9 +151,13 @@ def article_blocks(doc_id: str, text: str, root: str = "") -> list[Block]:
             return
         kind, start, end = current
         start, end = trim_span(text, start, end)
+        page = bisect_right(pages, start) or 1 if pages else 0
+        if page != page_now[0]:
+            page_now[0] = page
+            counts.update(paragraph=0, bullet=0)
         counts[kind] += 1
         section = SECTION_SEP.join(p for p in [root, *path] if p)
-        label = f"{kind} {counts[kind]}"
+        label = f"page {page}, {kind} {counts[kind]}" if pages else f"{kind} {counts[kind]}"
         blocks.append(Block(doc_id, start, end, f"{section}, {label}" if section else label, section))
         current.clear()
 
@@ -152,14 +169,19 @@ def article_blocks(doc_id: str, text: str, root: str = "") -> list[Block]:
             flush()
             title = line.text.strip().lstrip("#").strip()
             next_is_heading = i + 1 < len(classified) and classified[i + 1][0] == "heading"
-            if not seen_text and not path and (md_level == 1 or i == 0):
+            if levels is not None:
+                if md_level == 0:
+                    continue  # the document's title, as its reader found it
+                level = md_level
+            elif not seen_text and not path and (md_level == 1 or i == 0):
                 continue  # the document's title
-            if md_level:
+            elif md_level:
                 level = 1 if md_level <= 2 else 2
             else:
                 level = 1 if next_is_heading or not path else 2
             path = [title] if level == 1 else [*path[:1], title]
-            counts = {"paragraph": 0, "bullet": 0}
+            if not pages:  # on pages, paragraphs are counted per page, whatever the section
+                counts = {"paragraph": 0, "bullet": 0}
             continue
         seen_text = True
         if kind == "bullet":
@@ -175,5 +197,11 @@ def article_blocks(doc_id: str, text: str, root: str = "") -> list[Block]:
     return blocks
 
 
-def find_blocks(doc_id: str, text: str, root: str = "") -> list[Block]:
+def find_blocks(
+    doc_id: str, text: str, root: str = "", pages: list[int] | None = None, headings: list[list[int]] | None = None
+) -> list[Block]:
+    """The blocks of a document; a PDF or Word file (`pages`, `headings` known from its layout) is read
+    as an article whose headings are those."""
+    if pages is not None or headings is not None:
+        return article_blocks(doc_id, text, root, pages, {o: level for o, level in headings or []})
     return thread_blocks(doc_id, text) or article_blocks(doc_id, text, root)

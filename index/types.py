@@ -6,6 +6,7 @@ can be checked with `document.text[start:end]`.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 
@@ -24,6 +25,23 @@ class Document:
     url: str | None
     kind: str | None
     text: str  # the cleaned text every offset points into
+    # A PDF's or Word file's layout, found when it was read (`index.pdf`, `index.word`): where each page
+    # starts (PDF) and where each heading line starts, with its level (1 or 2). None for text files,
+    # whose headings are found in the text (`index.structure`).
+    pages: list[int] | None = None
+    headings: list[list[int]] | None = None
+
+    def page(self, offset: int) -> int | None:
+        """The page (from 1) that holds `offset`, or None for a document without pages."""
+        if not self.pages:
+            return None
+        return bisect_right(self.pages, offset) or 1
+
+    def page_span(self, page: int) -> tuple[int, int]:
+        """Offsets of page `page`'s text (from 1)."""
+        start = self.pages[page - 1]
+        end = self.pages[page] - 2 if page < len(self.pages) else len(self.text)
+        return start, max(start, end)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from qa.extract import (
 )
 from qa.fusion import reciprocal_rank_fusion
 from qa.lead_in import points_back
+from qa.links import text_fragment
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin, unknown_names
 from qa.reranker import Reranker, candidate_text
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
@@ -273,6 +274,7 @@ class Engine:
             url=doc.url,
             kind=doc.kind,
             context=self.lead_in(span.first),
+            link=text_fragment(doc.url, doc.text, first.start, last.end),
         )
 
     def lead_in(self, first: int) -> Excerpt | None:

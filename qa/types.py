@@ -45,6 +45,9 @@ class Quote:
     # The sentence (or two) just before the quote when the quote opens by pointing back to it ("She has
     # also stated …"), see `Engine.lead_in`; shown apart from the quote, never part of it.
     context: Excerpt | None = None
+    # `url` with a text fragment that opens the page at the quote and highlights it (`qa.links`); None
+    # for a document without a `url`.
+    link: str | None = None
 
     def context_shown(self, above: Quote | None) -> Excerpt | None:
         """`context`, unless `above` (the quote shown just above this one) already holds it: two

@@ -110,3 +110,27 @@ def serve(index: Path, *options: str, port: int | None = None):
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+
+
+def chromium():
+    """Debian's Chromium, headless, through ChromeDriver, with nothing reaching the network on its own."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert Path("/usr/bin/chromium").exists(), "Chromium is missing: run scripts/install_browser.sh (make test does)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)

@@ -143,14 +143,14 @@ def test_a_collection_keeps_one_document_per_id_and_skips_records_that_are_not_t
 
 
 def test_files_and_folders_that_are_not_read_are_named(tmp_path):
-    folder = write_corpus(tmp_path / "c", {"a.txt": "Alpha beta.", "report.pdf": b"%PDF-1.4", ".hidden": "x"}, {})
+    folder = write_corpus(tmp_path / "c", {"a.txt": "Alpha beta.", "slides.pptx": b"PK\x03\x04", ".hidden": "x"}, {})
     (folder / "more").mkdir()
     (folder / "more" / "b.txt").write_text("Gamma delta.")
     documents, report = read_corpus(folder)
     assert [d.doc_id for d in documents] == ["a.txt"]
     assert report.skipped == [
         "more/ is a folder; only the files directly in the corpus folder are read.",
-        "report.pdf is not a .txt, .md, .html or .jsonl file; it was skipped (convert it to text).",
+        "slides.pptx is not a .txt, .md, .html, .pdf, .docx or .jsonl file; it was skipped (convert it to text).",
     ]
 
 

@@ -255,3 +255,13 @@ def test_an_internal_error_is_a_500_with_one_sentence_and_a_logged_traceback(cap
         response = TestClient(create_api(Failing())).post("/api/ask", json={"question": "who"})
     assert response.status_code == 500 and response.json() == {"error": INTERNAL_ERROR}
     assert "RuntimeError: a bug" in caplog.text
+
+
+def test_reload_is_refused_from_another_machine():
+    from fastapi.testclient import TestClient
+
+    from ui.server import LOCAL_ONLY, create_api
+
+    client = TestClient(create_api(object()), client=("192.0.2.7", 50000))
+    response = client.post("/api/reload")
+    assert response.status_code == 403 and response.json() == {"error": LOCAL_ONLY}

@@ -5,14 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from index.build import build
 from qa.engine import Engine
 from qa.settings import Settings
-from tests.conftest import ROOT, serve, write_corpus
+from tests.conftest import ROOT, chromium, serve, write_corpus
 from ui.handler import (
     ANSWER_QUOTES,
     CLOSEST_PASSAGES,
@@ -239,29 +238,11 @@ def test_api_endpoint_answers_through_gradio_client(server):
 
 def test_in_a_real_browser(server):
     """Headless Debian Chromium: ask, see a cited quote, open it in its source, and an XSS probe stays text."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    assert Path("/usr/bin/chromium").exists(), "Chromium is missing: run scripts/install_browser.sh (make test does)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium()
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         wait = WebDriverWait(driver, 60)
@@ -270,6 +251,9 @@ def test_in_a_real_browser(server):
         box.send_keys("How many children are stranded in Armenia?", Keys.ENTER)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qa-chat blockquote"))
         chat = driver.find_element(By.CSS_SELECTOR, "#qa-chat").text
+        # The quote's source link opens the page at the quote (a text fragment), as the browser reads it.
+        links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#qa-chat blockquote a")]
+        assert links and all("#:~:text=" in link for link in links), links
         assert "270 children" in chat and "EVN Report" in chat and "paragraph 1" in chat
         # The quote opens "It has resulted …": what "it" is comes above it, muted.
         context = driver.find_element(By.CSS_SELECTOR, "#qa-chat blockquote .qa-context")

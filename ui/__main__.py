@@ -13,7 +13,7 @@ from pathlib import Path
 
 from index.config import at_least_one
 
-QUEUE = 12
+QUEUE = 10
 
 
 def port_taken(host: str, port: int) -> str | None:

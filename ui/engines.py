@@ -173,7 +173,7 @@ class EnginePool:
     """`workers` engine processes. `answer` has the signature of `Engine.answer` for what the chat and the
     API pass, and raises `Busy` when more than `queue` questions wait already."""
 
-    def __init__(self, settings: Settings, workers: int = 1, queue: int = 12, cores: int | None = None) -> None:
+    def __init__(self, settings: Settings, workers: int = 1, queue: int = 10, cores: int | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         cores = cores or len(os.sched_getaffinity(0))

@@ -6,7 +6,7 @@ No Gradio here, so every behaviour can be tested without a server.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from index.errors import BadQuestion
 from qa.engine import Engine
@@ -85,7 +85,20 @@ def show_in_source(engine: Engine | EnginePool, conversation: Conversation, inde
     document = engine.documents.get(quote.doc_id)
     if document is None:
         return "<p>That document is no longer in the index.</p>", ""
-    html = source_html(document.text, quote.start, quote.end, document.title, quote.context)
+    page = document.page(quote.start)
+    if page is None:
+        html = source_html(document.text, quote.start, quote.end, document.title, quote.context)
+    else:  # a PDF: the quote's page
+        first, last = document.page_span(page)
+        context = quote.context
+        if context is not None:
+            context = (
+                replace(context, start=context.start - first, end=context.end - first)
+                if context.start >= first
+                else None
+            )
+        title = f"{document.title}, page {page} of {len(document.pages)}"
+        html = source_html(document.text[first:last], quote.start - first, quote.end - first, title, context)
     return html, quote_with_citation(quote)
 
 

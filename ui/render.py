@@ -66,7 +66,7 @@ def citation_html(quote: Quote) -> str:
     parts = [escape(p) for p in (quote.author, quote.publisher) if p]
     parts.append(f"<cite>{escape(quote.title)}</cite>")
     parts.append(escape(quote.locator))
-    url = safe_url(quote.url)
+    url = safe_url(quote.link or quote.url)  # the link opens the page at the quote (`qa.links`)
     if url:
         parts.append(f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">source link</a>')
     return " · ".join(parts)

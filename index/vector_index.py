@@ -1,0 +1,54 @@
+"""The vector indexes of a build: exact (flat) below a size, approximate (HNSW) above it.
+
+A flat inner-product search reads every vector: on 2 cores about 0.13 ms per 1,000 vectors of 384
+dimensions, so 117,659 sentences cost 16 ms a search and 2.5 million would cost about 330 ms. FAISS's
+HNSW graph finds the nearest vectors by walking a graph instead, in about a millisecond at a million,
+at a recall@10 against flat of 0.95 or more with the settings below (`python -m eval ann` measures
+them). `auto` uses flat below `ANN_THRESHOLD` vectors, where it is fast enough and exact. The kind of
+each index is recorded in the manifest; an HNSW index keeps its vectors, so `reconstruct_n` still
+gives them back (reuse on rebuild, dense scores of candidate sentences).
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+KINDS = ("flat", "ann", "auto")
+ANN_THRESHOLD = 200_000  # vectors; below it a flat search costs under ~25 ms on 2 cores
+HNSW_M = 32  # graph neighbours per vector
+EF_CONSTRUCTION = 80
+EF_SEARCH = 128  # candidates kept while searching: recall against speed
+
+
+def chosen(kind: str, count: int, threshold: int = ANN_THRESHOLD) -> str:
+    """The kind of index to build for `count` vectors: "flat" or "ann"."""
+    if kind not in KINDS:
+        raise ValueError(f"the vector index must be one of {', '.join(KINDS)}")
+    if kind == "auto":
+        return "ann" if count >= threshold else "flat"
+    return kind
+
+
+def vector_index(vectors: np.ndarray, dimension: int, kind: str = "flat") -> faiss.Index:
+    """An inner-product index over unit `vectors`, flat or HNSW."""
+    if kind == "ann":
+        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = EF_CONSTRUCTION
+    else:
+        index = faiss.IndexFlatIP(dimension)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    tune(index)
+    return index
+
+
+def tune(index: faiss.Index) -> faiss.Index:
+    """Search settings, which FAISS does not keep in the file."""
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = EF_SEARCH
+    return index
+
+
+def kind_of(index: faiss.Index) -> str:
+    return "ann" if hasattr(index, "hnsw") else "flat"

@@ -1,0 +1,47 @@
+"""The approximate vector index: chosen by size, recorded in the manifest, and answering as flat does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.build import BuildParams, build
+from index.store import read_index, read_manifest
+from index.vector_index import chosen
+from qa.engine import Engine
+from qa.settings import Settings
+
+QUESTIONS = [
+    "when did the blockade start",
+    "who is rebecca vincent",
+    "how many children are stranded in armenia",
+    "what should be done about it",
+    "Which city was shelled according to the thread?",
+]
+
+
+def test_auto_is_flat_below_the_threshold_and_ann_above():
+    assert (chosen("auto", 10, threshold=100), chosen("auto", 100, threshold=100)) == ("flat", "ann")
+    assert (chosen("flat", 10**7), chosen("ann", 1)) == ("flat", "ann")
+    with pytest.raises(ValueError):
+        BuildParams(vector_index="fast")
+
+
+def test_ann_and_flat_agree_on_a_small_index_with_the_threshold_forced_low(seed_corpus, seed_index, encoder, tmp_path):
+    out = tmp_path / "ann"
+    build(seed_corpus, out, encoder, params=BuildParams(ann_threshold=50))
+    assert read_manifest(out)["vector_index"] == {"passages": "ann", "sentences": "ann"}
+    assert read_manifest(seed_index)["vector_index"] == {"passages": "flat", "sentences": "flat"}
+    stored = read_index(out)
+    assert hasattr(stored.sentence_index, "hnsw") and not hasattr(read_index(seed_index).sentence_index, "hnsw")
+    flat_engine, ann_engine = Engine.load(Settings(index=seed_index)), Engine.load(Settings(index=out))
+    for question in QUESTIONS:
+        flat_hits = [(h.index, round(h.score, 6)) for h in flat_engine.rank(question, "dense")]
+        ann_hits = [(h.index, round(h.score, 6)) for h in ann_engine.rank(question, "dense")]
+        assert ann_hits[:10] == flat_hits[:10]
+        flat, ann = flat_engine.answer(question), ann_engine.answer(question)
+        assert [(q.doc_id, q.start, q.end) for q in ann.quotes] == [(q.doc_id, q.start, q.end) for q in flat.quotes]
+    # A rebuild reuses the vectors an HNSW index holds.
+    again = build(seed_corpus, out, encoder, params=BuildParams(ann_threshold=50))
+    assert again.embedded == 0
+    assert np.allclose(read_index(out).sentence_index.reconstruct(3), stored.sentence_index.reconstruct(3))
