@@ -52,7 +52,7 @@ def measure(real: np.ndarray, queries: np.ndarray, sizes: list[int]) -> list[dic
         exact, flat_ms = timed_search(flat, queries)
         del flat
         t0 = time.perf_counter()
-        ann = vector_index(vectors, vectors.shape[1], "ann")
+        ann = vector_index(vectors, vectors.shape[1], "ann")  # searched with the efSearch of its size
         ann_build = time.perf_counter() - t0
         approximate, ann_ms = timed_search(ann, queries)
         recall = float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approximate, exact, strict=True)]))
