@@ -215,7 +215,7 @@ def load_command(args) -> int:
 
 def ann_command(args) -> int:
     from eval.ann_bench import measure
-    from eval.load import eval_questions
+    from eval.load import TUNING_FILES, eval_questions
     from eval.report import table
     from index.query_encoder import query_encoder
     from index.store import live_folder, read_index, stored_vectors
@@ -223,7 +223,8 @@ def ann_command(args) -> int:
     stored = read_index(args.index)
     real = stored_vectors(stored.sentence_index)
     encoder = query_encoder(live_folder(args.index), stored.manifest)
-    questions = eval_questions()[: args.queries]
+    # The tuning sets' questions only: the settings this measures are chosen on it.
+    questions = eval_questions(TUNING_FILES)[: args.queries]
     queries = encoder.encode(questions).astype(np.float32)
     print(f"{len(real)} real sentence vectors from {args.index}; {len(queries)} questions\n")
     rows = measure(real, queries, args.sizes)

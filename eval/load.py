@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 MAX_REQUESTS = 20_000
 MAX_SECONDS = 600
 TIMEOUT = 30.0  # seconds a question may take before it counts as a timeout
+TUNING_FILES = ("questions.jsonl", "visitors_tune.jsonl")
 QUESTION_FILES = ("visitors_report.jsonl", "visitors_tune.jsonl", "natural.jsonl", "holdout.jsonl", "questions.jsonl")
 
 
@@ -43,17 +44,12 @@ def local_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def eval_questions(folder: Path | None = None) -> list[str]:
-    """The questions of the eval sets (follow-ups left out: they need the question before them)."""
-    folder = folder or Path(__file__).parent
-    questions = []
-    for name in QUESTION_FILES:
-        for line in (folder / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if not row.get("follows"):
-                    questions.append(row["question"])
-    return questions
+def eval_questions(names: tuple[str, ...] = QUESTION_FILES) -> list[str]:
+    """The questions of the eval sets `names` (follow-ups left out: they need the question before them)."""
+    from eval.questions import load_questions
+
+    folder = Path(__file__).parent
+    return [q.question for name in names for q in load_questions(folder / name) if not q.follows]
 
 
 @dataclass

@@ -264,7 +264,7 @@ def read_layout_file(path: Path, meta: dict) -> Document | None:
     if not text.strip():
         return None
     pages = None
-    if getattr(read, "pages", None):  # a page starts where its first paragraph now starts
+    if read.pages:  # a page starts where its first paragraph now starts
         pages = [next((n for o, n in moved if o >= start), len(text)) for start in read.pages]
     layout = {"headings": headings, "pages": pages}
     return _document(path.name, meta, text, read.title or path.stem, **layout)

@@ -165,13 +165,15 @@ def read_pdf(path: Path) -> PdfText:
         why = "it has no text layer (a scan?)" if images or pages else "it has no text"
         raise BadCorpusFile(f"{name} has no text to index: {why}; it was skipped (run it through OCR first).")
     body = sizes.most_common(1)[0][0]
-    heading_sizes = sorted({s for kept in paragraphs_by_page for t, s in kept if _is_heading(t, s, body)}, reverse=True)
-    # The first line is the document's title (no section) when it is set larger than any other heading.
+    sizes_of_headings = [s for kept in paragraphs_by_page for t, s in kept if _is_heading(t, s, body)]
+    heading_sizes = sorted(set(sizes_of_headings), reverse=True)
+    # The first line is the document's title (no section) when it is set larger than every other heading.
     first = next((p[0] for p in paragraphs_by_page if p), None)
     titled = (
         first is not None
         and _is_heading(*first, body)
-        and [s for kept in paragraphs_by_page for t, s in kept if _is_heading(t, s, body)].count(first[1]) == 1
+        and first[1] == heading_sizes[0]
+        and sizes_of_headings.count(first[1]) == 1
     )
     parts, starts, headings, at = [], [], [], 0
     for kept in paragraphs_by_page:

@@ -22,6 +22,7 @@ class WordText:
     text: str
     headings: list[list[int]]  # [offset, level] of each heading line
     title: str | None  # the document's own title (core properties), if it has one
+    pages: None = None  # a Word file has no fixed pages
 
 
 def _level(style: str) -> int | None:

@@ -77,7 +77,6 @@ class EngineSlot:
                 "passages": len(stored.passages),
                 "failed_build": build,
                 "error": error,
-                "at": time.time(),
             }
         )
 
@@ -246,16 +245,13 @@ class EnginePool:
         if isinstance(future.exception(), BrokenProcessPool):
             self._restart(future.executor)
 
-    @staticmethod
-    def _result(exc: BaseException | None):
-        if isinstance(exc, BrokenProcessPool):
-            raise Busy(RESTARTING) from None
-
     def call(self, fn, *args):
         """`fn(*args)` in an engine process, waited for (`submit`)."""
         future = self.submit(fn, *args)
-        self._result(future.exception())
-        return future.result()
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise Busy(RESTARTING) from None
 
     async def acall(self, fn, *args):
         """`call` for a coroutine: waits without holding a thread."""

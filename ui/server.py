@@ -25,12 +25,12 @@ from pydantic import BaseModel, Field
 from index.errors import BadQuestion, QAError
 from qa.followup import resolve
 from ui.engines import Busy, EnginePool
+from ui.handler import INTERNAL_ERROR
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 RETRY_AFTER = "1"  # seconds
 STALE_EVERY = 10.0  # seconds between two checks of the index against the corpus
-INTERNAL_ERROR = "Something went wrong while answering; the error is logged. Please try again."
 BAD_BODY = 'The request body must be a JSON object like {"question": "When did the blockade start?"}'
 TOO_LARGE = f"The request body is over {MAX_BODY // 1024} kB; send one question of at most 1000 characters."
 LOCAL_ONLY = "Reloading is allowed from this machine only."
