@@ -7,6 +7,7 @@
     python -m eval train-reranker [--out DIR] [--layers N] [--squad-questions N] [--own-repeats N]
     python -m eval ann [--index DIR] [--sizes N ...]   (HNSW against flat: recall@10, build and search time)
     python -m eval load --url URL [--api http|gradio] (--clients C --questions Q | --rate R --seconds S)
+    python -m eval synthetic --source DIR --passages N --out DIR   (an index of recombined real sentences)
 
 The exit code is 0 whenever the run completed, whatever the scores.
 """
@@ -166,14 +167,22 @@ def latency_command(args) -> int:
     from eval.latency import measure, read_questions
     from eval.report import table
 
-    result = measure(args.index, read_questions(args.questions))
+    result = measure(args.index, read_questions(args.questions), recall=not args.no_recall)
+    kinds = result["vector_index"] or {}
     print(
-        f"{result['documents']} documents, {result['passages']} passages, {result['sentences']} sentences; "
+        f"{result['documents']} documents, {result['passages']} passages, {result['sentences']} sentences "
+        f"(vector search: passages {kinds.get('passages', 'flat')}, sentences {kinds.get('sentences', 'flat')}); "
         f"{result['questions']} questions, {result['timed']} searched\n"
-        f"engine loaded and warm in {result['load_s']:.1f} s, peak memory {result['max_rss_mb']:.0f} MB\n"
+        f"engine loaded in {result['load_s']:.2f} s (warm-up {result['warm_up_s']:.2f} s); "
+        f"resident memory after the questions {result['rss_mb']:.0f} MB: {result['anon_mb']:.0f} MB the "
+        f"process's own, {result['file_mb']:.0f} MB mapped index files (page cache); peak {result['peak_mb']:.0f} MB\n"
     )
     rows = [[stage, *values] for stage, values in result["stages_ms"].items()]
     print(table(["answer time (ms)", "p50", "p95", "max"], rows))
+    for part, recall in result["ann_recall_at_10"].items():
+        print(f"HNSW recall@10 against exact search, {part}: {recall:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return 0
 
 
@@ -199,6 +208,14 @@ def train_command(args) -> int:
     return 0
 
 
+def synthetic_command(args) -> int:
+    from eval.synthetic import generate
+
+    made = generate(args.source, args.passages, args.out, args.seed)
+    print(f"Serve or measure it with: python -m eval latency --index {args.out / 'index'} --questions FILE")
+    return 0 if made else 1
+
+
 def load_command(args) -> int:
     from eval.load import render, run_load
 
@@ -218,10 +235,10 @@ def ann_command(args) -> int:
     from eval.load import TUNING_FILES, eval_questions
     from eval.report import table
     from index.query_encoder import query_encoder
-    from index.store import live_folder, read_index, stored_vectors
+    from index.store import live_folder, read_index
 
     stored = read_index(args.index)
-    real = stored_vectors(stored.sentence_index)
+    real = np.asarray(stored.sentence_vectors)
     encoder = query_encoder(live_folder(args.index), stored.manifest)
     # The tuning sets' questions only: the settings this measures are chosen on it.
     questions = eval_questions(TUNING_FILES)[: args.queries]
@@ -260,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("benchmark")
         parser.add_argument("--index", type=Path, required=True, help="index directory")
         parser.add_argument("--questions", type=Path, required=True, help="text file, one question per line")
+        parser.add_argument("--no-recall", action="store_true", help="skip the recall of approximate vector search")
+        parser.add_argument("--json", type=Path, help="also write the figures to this file")
         handler = latency_command
     elif argv[:1] == ["train-reranker"]:
         from qa.reranker import MODELS
@@ -280,6 +299,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--sizes", type=at_least_one, nargs="+", default=[100_000, 1_000_000])
         parser.add_argument("--queries", type=at_least_one, default=500, help="questions searched (default 500)")
         handler = ann_command
+    elif argv[:1] == ["synthetic"]:
+        parser.add_argument("benchmark")
+        parser.add_argument("--source", type=Path, required=True, help="a built index of real text to draw from")
+        parser.add_argument("--passages", type=at_least_one, default=1_000_000)
+        parser.add_argument("--out", type=Path, required=True, help="folder for the corpus and its index")
+        parser.add_argument("--seed", type=int, default=0)
+        handler = synthetic_command
     elif argv[:1] == ["load"]:
         parser.add_argument("benchmark")
         parser.add_argument("--url", required=True, help="a server on this machine, e.g. http://127.0.0.1:7860")

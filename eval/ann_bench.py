@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from index.vector_index import chosen, vector_index
+from index.vector_index import GraphSearch, chosen, vector_index
 
 NOISE = 0.02  # per dimension: |noise| ≈ 0.02 × √384 ≈ 0.39
 MIXED = 3  # real vectors mixed into each drawn one
@@ -52,7 +52,7 @@ def measure(real: np.ndarray, queries: np.ndarray, sizes: list[int]) -> list[dic
         exact, flat_ms = timed_search(flat, queries)
         del flat
         t0 = time.perf_counter()
-        ann = vector_index(vectors, vectors.shape[1], "ann")  # searched with the efSearch of its size
+        ann = GraphSearch(vector_index(vectors, vectors.shape[1], "ann"), vectors)  # efSearch by its size
         ann_build = time.perf_counter() - t0
         approximate, ann_ms = timed_search(ann, queries)
         recall = float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approximate, exact, strict=True)]))

@@ -12,6 +12,8 @@ import resource
 import time
 from pathlib import Path
 
+import numpy as np
+
 from eval.metrics import percentile
 
 STAGES = ("encode", "retrieve", "extract", "rerank", "total")
@@ -25,15 +27,52 @@ def read_questions(path: Path) -> list[str]:
     return questions
 
 
-def measure(index: Path, questions: list[str]) -> dict:
+def memory_mb() -> dict[str, float]:
+    """This process's resident memory now, split into anonymous memory (Python objects, arrays made in
+    memory, models) and file pages (the memory-mapped index, shared with the page cache), and its peak."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return {
+        "rss_mb": fields.get("VmRSS", float("nan")),
+        "anon_mb": fields.get("RssAnon", float("nan")),
+        "file_mb": fields.get("RssFile", float("nan")),
+        "peak_mb": fields.get("VmHWM", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def ann_recall(engine, questions: list[str], k: int = 10, limit: int = 100) -> dict[str, float]:
+    """Recall@k of each approximate vector index against an exact search of the same stored vectors,
+    with the questions' vectors as queries ({} when every index is flat)."""
+    from index.vector_index import FlatSearch
+
+    stored = engine.stored
+    parts = {"passages": (stored.passage_index, stored.passage_vectors)}
+    parts["sentences"] = (stored.sentence_index, stored.sentence_vectors)
+    parts = {name: pair for name, pair in parts.items() if not isinstance(pair[0], FlatSearch)}
+    if not parts:
+        return {}
+    queries = np.stack([engine.encode(q) for q in questions[:limit]]).astype(np.float32)
+    found = {}
+    for name, (approximate, vectors) in parts.items():
+        _, got = approximate.search(queries, k)
+        _, want = FlatSearch(vectors).search(queries, k)
+        found[name] = float(np.mean([len(set(g) & set(w)) / k for g, w in zip(got, want, strict=True)]))
+    return found
+
+
+def measure(index: Path, questions: list[str], recall: bool = True) -> dict:
     from index.errors import BadQuestion
     from qa.engine import Engine
     from qa.settings import Settings
 
     started = time.perf_counter()
     engine = Engine.load(Settings.from_env(index=index))
-    engine.warm_up()
     loaded = time.perf_counter() - started
+    engine.warm_up()
+    warm = time.perf_counter() - started - loaded
     timings = []
     for question in questions:
         engine.forget()
@@ -43,6 +82,7 @@ def measure(index: Path, questions: list[str]) -> dict:
             continue
         if answer.timings_ms:  # a question in another script, or with nothing to look for, is not searched
             timings.append(answer.timings_ms)
+    memory = memory_mb()  # before the exact searches of `ann_recall` read every vector
     counts = engine.stored.manifest["counts"]
     rows = {}
     for stage in STAGES:
@@ -52,9 +92,13 @@ def measure(index: Path, questions: list[str]) -> dict:
         "documents": counts["documents"],
         "passages": counts["passages"],
         "sentences": counts["sentences"],
+        "vector_index": engine.stored.manifest.get("vector_index"),
         "questions": len(questions),
         "timed": len(timings),
         "load_s": loaded,
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "warm_up_s": warm,
+        **memory,
+        "max_rss_mb": memory["peak_mb"],
         "stages_ms": rows,
+        "ann_recall_at_10": ann_recall(engine, questions) if recall else {},
     }

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from index.config import DEFAULT_CORPUS, env_paths
+from index.store import PQ_THRESHOLD
 from index.vector_index import ANN_THRESHOLD
 
 
@@ -43,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{ANN_THRESHOLD:,} vectors, ann above (default: auto)",
     )
     build_cmd.add_argument(
+        "--word-pieces",
+        choices=["int8", "pq", "auto"],
+        default="auto",
+        help="word-piece vectors: int8 codes, or pq (product quantisation, 8x smaller), or auto: pq from "
+        f"{PQ_THRESHOLD:,} pieces (default: auto)",
+    )
+    build_cmd.add_argument(
         "--ray",
         nargs="?",
         const="",
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         except QAError:
             pass  # missing or stale: build it
     try:
-        params = BuildParams(vector_index=args.vector_index)
+        params = BuildParams(vector_index=args.vector_index, word_pieces=args.word_pieces)
         ray = None
         if args.ray is not None:
             try:

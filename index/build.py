@@ -20,20 +20,24 @@ from pathlib import Path
 
 import numpy as np
 
+from index.bm25 import BM25Index
 from index.embed import Encoder, model_hash
 from index.errors import IndexNotFound, QAError
 from index.ingest import corpus_fingerprint, file_hash, read_corpus
+from index.lead_in import points_back
 from index.models import DEFAULT_MODEL, spec
 from index.passages import MAX_SENTENCES, MAX_WORDS, segment
 from index.query_encoder import QUERY_MODEL
 from index.store import (
     FORMAT_VERSION,
+    PQ_THRESHOLD,
+    Embeddings,
     StoredIndex,
     TokenVectors,
-    live_folder,
+    compress,
+    pieces_kind,
     quantize,
-    read_index,
-    stored_vectors,
+    read_embeddings,
     write_index,
 )
 from index.tokenize import tokenize
@@ -60,9 +64,13 @@ class BuildParams:
     # Vector search: "flat" (exact), "ann" (HNSW), or "auto" (flat below `ann_threshold` vectors)
     vector_index: str = "auto"
     ann_threshold: int = ANN_THRESHOLD
+    # Word-piece vectors: "int8", "pq" (product quantisation, 8x smaller), or "auto" (pq from `pq_threshold` pieces)
+    word_pieces: str = "auto"
+    pq_threshold: int = PQ_THRESHOLD
 
     def __post_init__(self) -> None:
         chosen(self.vector_index, 0)  # a kind it knows
+        pieces_kind(self.word_pieces, 0)
         if self.max_sentences < 1 or self.max_words < 1:
             raise ValueError("max_sentences and max_words must be at least 1")
         if self.synonym_senses < 1:
@@ -120,6 +128,15 @@ class BuildSummary:
         return out
 
 
+def sentence_flags(texts: list[str]) -> dict[str, np.ndarray]:
+    """What the engine reads of each sentence without its text: its word count, and whether it opens by
+    pointing back to the sentence before (`index.lead_in`)."""
+    return {
+        "sentence_words": np.array([len(t.split()) for t in texts], dtype=np.int32),
+        "continues": np.array([points_back(t) for t in texts], dtype=bool),
+    }
+
+
 def embed_input(context: str, text: str, with_context: bool) -> str:
     return f"{context}: {text}" if with_context and context else text
 
@@ -128,10 +145,11 @@ def content_key(model_digest: str, text: str) -> str:
     return hashlib.sha256(f"{model_digest}\0{text}".encode()).hexdigest()[:32]
 
 
-def _previous(out: Path) -> tuple[StoredIndex | None, str]:
-    """The index already at `out`, or None and why it cannot be reused ("" when there is none)."""
+def _previous(out: Path) -> tuple[Embeddings | None, str]:
+    """The embeddings of the index already at `out`, or None and why they cannot be reused ("" when there
+    is none)."""
     try:
-        return read_index(out), ""
+        return read_embeddings(out), ""
     except IndexNotFound:
         return None, ""
     except (QAError, OSError, ValueError, KeyError, TypeError) as exc:
@@ -317,7 +335,9 @@ def build(
         for p, c in zip(seg.passages, seg.contexts, strict=True)
     ]
     # The synonyms before any embedding: damaged WordNet files stop the build before its slow part.
-    vocabulary = {t for tokens in bm25_tokens for t in tokens}
+    bm25 = BM25Index.from_tokens(bm25_tokens, params.bm25_variant, params.bm25_k1, params.bm25_b, params.bm25_delta)
+    vocabulary = set(bm25.vocabulary)
+    del bm25_tokens
     try:
         synonyms = synonym_table(wordnet_folder, vocabulary, params.synonym_senses) if wordnet_folder else {}
     except (ValueError, IndexError, OSError) as exc:  # a file cut short or edited by hand
@@ -331,8 +351,8 @@ def build(
     sentence_cache: dict[str, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
     # Vectors of other weights are never reused: they mean something else, and often have another dimension.
     if previous is not None and previous.manifest["model"]["sha256"] == digest:
-        passage_cache.update(zip(previous.passage_keys, stored_vectors(previous.passage_index), strict=True))
-        old_vectors = stored_vectors(previous.sentence_index)
+        passage_cache.update(zip(previous.passage_keys, np.asarray(previous.passage_vectors), strict=True))
+        old_vectors = np.asarray(previous.sentence_vectors)
         for i, key in enumerate(previous.sentence_keys):
             sentence_cache[key] = (old_vectors[i], previous.sentence_tokens.quantized(i))
     known = set(passage_cache) | set(sentence_cache)
@@ -352,6 +372,9 @@ def build(
         np.stack([sentence_cache[k][0] for k in sentence_keys]) if sentence_keys else np.zeros((0, dimension))
     )
     sentence_tokens = TokenVectors.pack([sentence_cache[k][1] for k in sentence_keys], dimension)
+    pieces = pieces_kind(params.word_pieces, len(sentence_tokens.codes), params.pq_threshold)
+    if pieces == "pq":
+        sentence_tokens = compress(sentence_tokens)
 
     staged = out / f".{QUERY_MODEL}.{os.getpid()}.tmp"
     query_model, no_query_model = _stage_query_model(staged, previous, out, digest, encoder)
@@ -371,12 +394,14 @@ def build(
         if wordnet_folder
         else None,
         "query_model": query_model,
+        "word_pieces": pieces,
         "vector_index": {
             "passages": chosen(params.vector_index, len(passage_keys), params.ann_threshold),
             "sentences": chosen(params.vector_index, len(sentence_keys), params.ann_threshold),
         },
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    sentence_texts = [texts[s.doc_id][s.start : s.end] for s in seg.sentences]
     stored = StoredIndex(
         manifest=manifest,
         documents=documents,
@@ -385,16 +410,17 @@ def build(
         contexts=seg.contexts,
         passage_keys=passage_keys,
         sentence_keys=sentence_keys,
-        passage_index=None,
-        sentence_index=None,
-        bm25_tokens=bm25_tokens,
+        passage_vectors=passage_vectors,
+        sentence_vectors=sentence_vectors,
+        bm25=bm25,
         sentence_tokens=sentence_tokens,
+        **sentence_flags(sentence_texts),
         synonyms=synonyms,
     )
-    folder = write_index(out, stored, passage_vectors, sentence_vectors, {QUERY_MODEL: staged} if query_model else {})
+    folder = write_index(out, stored, {QUERY_MODEL: staged} if query_model else {})
     shards.clear()
 
-    before = {d.doc_id: d.text for d in previous.documents} if previous else {}
+    before = previous.texts if previous else {}
     return BuildSummary(
         documents=len(documents),
         passages=len(seg.passages),
@@ -417,7 +443,7 @@ def build(
 
 
 def _stage_query_model(
-    staged: Path, previous: StoredIndex | None, out: Path, digest: str, encoder: Encoder
+    staged: Path, previous: Embeddings | None, out: Path, digest: str, encoder: Encoder
 ) -> tuple[dict | None, str]:
     """Put the network for answering without torch (`index.query_encoder`) at `staged`: linked from the
     previous build when it came from the same weights (a rebuild that embeds nothing loads no model),
@@ -426,7 +452,7 @@ def _stage_query_model(
     staged.unlink(missing_ok=True)
     earlier = previous.manifest.get("query_model") if previous is not None else None
     if earlier and previous.manifest["model"]["sha256"] == digest:
-        source = live_folder(out) / earlier["file"]
+        source = previous.folder / earlier["file"]
         if source.is_file() and file_hash(source) == earlier.get("sha256"):  # not damaged since
             try:
                 os.link(source, staged)

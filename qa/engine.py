@@ -13,9 +13,10 @@ from index.checks import check_index
 from index.embed import Encoder, question_pieces
 from index.errors import IndexMismatch
 from index.query_encoder import OnnxEncoder, manifest_model, query_encoder
-from index.store import StoredIndex, damaged, live_folder, read_index, stored_vectors
+from index.store import StoredIndex, damaged, live_folder, read_index
+from index.tables import DocumentsById
 from index.tokenize import tokenize
-from index.types import is_record
+from index.types import Document, is_record
 from qa.answer_type import answer_type, holds
 from qa.extract import (
     PassageEvidence,
@@ -28,7 +29,6 @@ from qa.extract import (
     term_weights,
 )
 from qa.fusion import reciprocal_rank_fusion
-from qa.lead_in import points_back
 from qa.links import text_fragment
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin, unknown_names
 from qa.reranker import Reranker, candidate_text
@@ -64,38 +64,26 @@ class Engine:
         self.encoder = encoder or Encoder(model=manifest_model(stored.manifest))
         self.reranker = reranker or Reranker(threads=settings.threads)
         self.build: str | None = None  # the build folder's name, when loaded from an index directory
-        self.documents = {d.doc_id: d for d in stored.documents}
-        self.sources = SourceNames(stored.documents)
-        params = stored.manifest["parameters"]
-        self.bm25 = BM25Retriever(
-            stored.bm25_tokens,
-            params["bm25_variant"],
-            params["bm25_k1"],
-            params["bm25_b"],
-            params["bm25_delta"],
-            synonyms=stored.synonyms,
-            synonym_weight=settings.synonym_weight,
-        )
-        self.sentence_vectors = stored_vectors(stored.sentence_index)
-        self.passage_vectors = stored_vectors(stored.passage_index)
-        self.sentence_passage = np.array([s.passage for s in stored.sentences], dtype=np.int64)
-        self.openings: dict[str, int] = {}  # each document's first passage
-        for number, passage in enumerate(stored.passages):
-            self.openings.setdefault(passage.doc_id, number)
-        texts = [self.documents[s.doc_id].text[s.start : s.end] for s in stored.sentences]
-        # A record's sentences are about its title (see `index.build`): its terms count as theirs.
-        titles = {
-            p: set(tokenize(context))
-            for p, (passage, context) in enumerate(zip(stored.passages, stored.contexts, strict=True))
-            if is_record(passage.doc_id)
-        }
-        self.sentence_terms = [
-            set(tokenize(t)) | titles.get(s.passage, set()) for t, s in zip(texts, stored.sentences, strict=True)
-        ]
-        self.sentence_words = np.array([len(t.split()) for t in texts], dtype=np.int64)
-        # Per sentence, whether it opens by pointing back (`qa.lead_in`): inside a passage it continues the
+        table = stored.documents
+        self.documents = DocumentsById(table)  # doc_id -> Document, read when asked for
+        self.sources = SourceNames([table[int(i)] for i in table.described], len(table))
+        self.bm25 = BM25Retriever(stored.bm25, synonyms=stored.synonyms, synonym_weight=settings.synonym_weight)
+        self.sentence_vectors = stored.sentence_vectors
+        self.passage_vectors = stored.passage_vectors
+        self.sentence_passage = stored.sentence_passage
+        passage_documents = stored.passages.rows[:, 0]
+        # Each document's first passage (passages are in document order): an opening states what its
+        # document is about (`spans`).
+        self.openings = np.searchsorted(passage_documents, np.arange(len(table)))
+        self.passage_documents = passage_documents
+        self.is_record = table.records  # per document, whether it is a record of a collection
+        self.sentence_words = stored.sentence_words
+        # Whether a sentence opens by pointing back (`index.lead_in`): inside a passage it continues the
         # sentence before (quote scoring), and it brings that sentence along as context (`lead_in`).
-        self.continues = np.array([points_back(t) for t in texts], dtype=bool)
+        self.continues = stored.continues
+        # A sentence's terms, read when it is a candidate: a record's sentences are about its title
+        # (see `index.build`), so the title's terms count as theirs.
+        self.sentence_terms = lru_cache(maxsize=65536)(self._sentence_terms)
         self.dense = DenseRetriever(stored.passage_index, self.encode)
         self.dense_sentences = SentenceDenseRetriever(stored.sentence_index, self.sentence_passage, self.encode)
         self.encode_cached = lru_cache(maxsize=512)(self._encode)
@@ -121,6 +109,16 @@ class Engine:
         engine = cls(stored, settings, encoder, Reranker(threads=settings.threads))
         engine.build = folder.name
         return engine
+
+    def _sentence_terms(self, i: int) -> frozenset[str]:
+        terms = set(tokenize(self.sentence_text(i)))
+        passage = int(self.sentence_passage[i])
+        if is_record(self.stored.passages[passage].doc_id):
+            terms.update(tokenize(self.stored.contexts[passage]))
+        return frozenset(terms)
+
+    def document(self, doc_id: str) -> Document:
+        return self.documents[doc_id]
 
     def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         pick = partial(question_pieces, asking_weight=self.settings.asking_weight)
@@ -164,8 +162,8 @@ class Engine:
     def question_terms(self, query: str) -> tuple[dict[str, float], float]:
         """The question's BM25 terms with their weights (`term_weights`), and the share of that weight
         the corpus holds (`known_share`), a term it lacks counting by its synonyms."""
-        idf = self.bm25.bm25.idf
-        terms = term_weights(tokenize(query), idf)
+        idf = self.bm25.idf
+        terms = term_weights(tokenize(query), idf, self.stored.bm25.highest_idf)
         return terms, known_share(terms, idf, self.stored.synonyms, self.settings.synonym_weight)
 
     def synonyms_used(self, query: str) -> dict[str, list[str]]:
@@ -194,7 +192,7 @@ class Engine:
         # The passage of the closest sentence, and the opening passage of each document found: an opening
         # states what its document is about (the article's lede: when, who, what; the thread's first post:
         # who its author is), which questions ask for but seldom in its words.
-        openings = [self.openings[d] for d in dict.fromkeys(self.stored.passages[h.index].doc_id for h in top)]
+        openings = [int(self.openings[d]) for d in dict.fromkeys(int(self.passage_documents[h.index]) for h in top)]
         for extra in [*([must] if must is not None else []), *openings]:
             if all(h.index != extra for h in top):
                 top.append(Hit(extra, min(h.score for h in top)))
@@ -212,9 +210,9 @@ class Engine:
         for hit, ids, pieces, near in zip(top, groups, per_passage, per_passage_related, strict=True):
             evidence = PassageEvidence(
                 first=int(ids[0]),
-                dense=self.sentence_vectors[ids] @ q_vec,
+                dense=np.asarray(self.sentence_vectors[ids]) @ q_vec,
                 pieces=pieces,
-                terms=[self.sentence_terms[i] for i in ids],
+                terms=[self.sentence_terms(int(i)) for i in ids],
                 typed=np.array([holds(self.sentence_text(i), wanted) for i in ids], dtype=np.float64),
                 words=self.sentence_words[ids],
                 continues=self.continues[ids],
@@ -234,9 +232,11 @@ class Engine:
         the span together (`qa.reranker`): score + `reader_weight` × its logit. The others are dropped: a
         quote is one the reranker has read."""
         ranked = sorted(spans, key=lambda s: -s.score)
-        opening = {self.openings[self.stored.sentences[s.first].doc_id] for s in ranked}
+        documents = {int(self.passage_documents[self.sentence_passage[s.first]]) for s in ranked}
+        opening = {int(self.openings[d]) for d in documents if not self.is_record[d]}
         top = ranked[: self.settings.reread]
         # A document's opening is always read: it states what the rest is about, seldom in a question's words.
+        # Not a record's (a gloss, a paragraph of a collection): it is the whole record, about its title.
         top += [s for s in ranked[self.settings.reread :] if self.sentence_passage[s.first] in opening]
         if not top:
             return []
@@ -249,16 +249,15 @@ class Engine:
     def span_text(self, span: Span) -> str:
         """What the reranker reads for a span: where it stands (`candidate_text`), then its sentences."""
         first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
-        doc = self.documents[first.doc_id]
+        doc = self.document(first.doc_id)
         return candidate_text(doc, self.stored.contexts[first.passage], doc.text[first.start : last.end])
 
     def sentence_text(self, i: int) -> str:
-        sentence = self.stored.sentences[i]
-        return self.documents[sentence.doc_id].text[sentence.start : sentence.end]
+        return self.stored.sentences.text(i)
 
     def quote(self, span: Span) -> Quote:
         first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
-        doc = self.documents[first.doc_id]
+        doc = self.document(first.doc_id)
         passage = self.stored.passages[first.passage]
         return Quote(
             doc_id=doc.doc_id,
@@ -290,7 +289,7 @@ class Engine:
         if start == first:
             return None
         a, b = self.stored.sentences[start], self.stored.sentences[first - 1]
-        return Excerpt(a.start, b.end, self.documents[a.doc_id].text[a.start : b.end])
+        return Excerpt(a.start, b.end, self.document(a.doc_id).text[a.start : b.end])
 
     def _points_back(self, i: int) -> bool:
         """Sentence i opens by pointing back, and the sentence before it is in its document and section."""
@@ -324,7 +323,7 @@ class Engine:
             return Answer(question, [], True, notice=NOTHING_ASKED)
         named = self.sources.named(query)
         if self.sources.about_itself(query, named):
-            docs = [self.documents[d] for d in sorted(named)]
+            docs = [self.document(d) for d in sorted(named)]
             described = "; ".join(citation(d.title, d.author, d.publisher, None, d.url) for d in docs)
             return Answer(question, [], True, notice=ABOUT_DOCUMENT.format(described))
         looked_for = self.sources.unnamed(query)  # "according to the article" says where, not what
@@ -355,7 +354,7 @@ class Engine:
         # Not a matter of the threshold, so none lifts these (the evaluation's -inf included).
         # A name of two words or more that the corpus lacks is refused outright ("Vladimir Putin"); a
         # one-word name may be said another way ("Baku" for Azerbaijan), so it needs a strong match.
-        unknown = unknown_names(looked_for, self.bm25.bm25.idf, self.stored.synonyms)
+        unknown = unknown_names(looked_for, self.bm25.idf, self.stored.synonyms)
         weak = cosine < settings.strong_cosine
         unknown = [n for n in unknown if " " in n] or (unknown if weak else [])
         foreign = self.question_terms(looked_for)[1] <= settings.foreign_share and weak
@@ -374,6 +373,6 @@ class Engine:
             related=related,
             notice=(never_mentioned(unknown) if unknown else NOT_ANSWERED) if not chosen else None,
             searched=query if query != question else None,
-            only_from=sorted(self.documents[d].title for d in named),
+            only_from=sorted(self.document(d).title for d in named),
             timings_ms=timings,
         )

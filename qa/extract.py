@@ -19,7 +19,7 @@ words, scored as a whole by a weighted sum of signals in [0, 1] (cosines in [-1,
 Lexical and keywords weigh with the share of the question's terms the corpus holds at all
 (`SpanWeights.seeing`): for a paraphrase the few shared words are mostly incidental.
 Each sentence beyond the first costs `extra_sentence_cost`; a span that stops right before a sentence
-continuing it ("If … refuse, …" before "In that case, …", `qa.lead_in`) costs `cut_cost` when that
+continuing it ("If … refuse, …" before "In that case, …", `index.lead_in`) costs `cut_cost` when that
 sentence would fit. The best span grows to `min_words` by its better neighbour, and the sentences left
 on either side offer their own best spans for the later quotes. A span's `relevance` is the cosine
 of its best sentence alone. How each weight was chosen, and what it moved: `eval/EXPERIMENTS.md`.
@@ -97,10 +97,10 @@ class Span:
     reader: float = 0.0  # the reranker's logit for the question and the span (`Engine.reread`)
 
 
-def term_weights(query_terms: list[str], idf: dict[str, float]) -> dict[str, float]:
+def term_weights(query_terms: list[str], idf: Mapping[str, float], highest: float | None = None) -> dict[str, float]:
     """Each distinct question term's weight: its idf (never below 0), or the highest idf of the corpus
-    when the corpus does not hold the term."""
-    rarest = max(max(idf.values(), default=0.0), 0.0)
+    (`highest`, found in `idf` when not given) when the corpus does not hold the term."""
+    rarest = max(max(idf.values(), default=0.0) if highest is None else highest, 0.0)
     return {t: max(idf[t], 0.0) if t in idf else rarest for t in set(query_terms)}
 
 
@@ -179,7 +179,7 @@ class PassageEvidence:
     typed: np.ndarray  # [sentences] 1 when the sentence holds the kind of answer asked for
     words: np.ndarray  # [sentences] word counts
     passage: PassageSignals
-    # [sentences] True when the sentence opens by pointing back to the one before it (`qa.lead_in`)
+    # [sentences] True when the sentence opens by pointing back to the one before it (`index.lead_in`)
     continues: np.ndarray | None = None
     # [question terms, sentences] `related_credit` of each term of `related_terms` (none without vectors)
     related: np.ndarray | None = None

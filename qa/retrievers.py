@@ -1,14 +1,11 @@
 """Retrievers over passages. Each has one shape: checked settings in, `retrieve(query, k)` out.
 
-- `BM25Retriever`: rank-bm25's BM25Plus over the index's passage tokens. BM25Plus, not Okapi: its idf,
-  log((N + 1) / df), stays positive for every term, whereas Okapi's is 0 for a term in half the
-  passages and negative above that, which on a corpus of a few dozen passages silences the words a
-  question is about ("Azerbaijan" here). Passages that share no term with the query are not returned.
-  rank-bm25 holds the model (idf, term counts, lengths); the scores are its formulas evaluated over
-  postings (each term's passages), not over every passage for every term as its `get_scores` does:
-  the same scores, in under 1 ms rather than 50 ms for a question over 30,000 passages. A question
-  term the corpus lacks counts through its synonyms (`index.wordnet`): a passage scores for it as for
-  the best of them, times `synonym_weight`.
+- `BM25Retriever`: BM25Plus over the index's postings (`index.bm25`: rank-bm25's formulas, evaluated at
+  build time). BM25Plus, not Okapi: its idf, log((N + 1) / df), stays positive for every term, whereas
+  Okapi's is 0 for a term in half the passages and negative above that, which on a corpus of a few
+  dozen passages silences the words a question is about ("Azerbaijan" here). Passages that share no
+  term with the query are not returned. A question term the corpus lacks counts through its synonyms
+  (`index.wordnet`): a passage scores for it as for the best of them, times `synonym_weight`.
 - `DenseRetriever`: FAISS inner product over normalised passage vectors (cosine similarity).
 - `SentenceDenseRetriever`: FAISS over sentence vectors; each passage scores as its best sentence, so a
   passage with one sentence on the question is found even when the rest is about something else.
@@ -22,12 +19,10 @@ from typing import Protocol
 
 import faiss
 import numpy as np
-from rank_bm25 import BM25L, BM25Okapi, BM25Plus
 
+from index.bm25 import BM25Index
 from index.tokenize import tokenize
 from qa.types import Hit
-
-BM25_VARIANTS = {"BM25Plus": BM25Plus, "BM25Okapi": BM25Okapi, "BM25L": BM25L}
 
 
 class Retriever(Protocol):
@@ -46,46 +41,40 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class BM25Retriever:
     def __init__(
         self,
-        tokens: list[list[str]],
-        variant: str = "BM25Plus",
-        k1: float = 1.2,
-        b: float = 0.75,
-        delta: float = 1.0,
+        index: BM25Index,
         synonyms: Mapping[str, list[str]] | None = None,
         synonym_weight: float = 0.8,
     ) -> None:
-        if not tokens:
-            raise ValueError("BM25 needs at least one passage")
-        if variant not in BM25_VARIANTS:
-            raise ValueError(f"unknown BM25 variant {variant!r}; choose one of {sorted(BM25_VARIANTS)}")
-        if k1 < 0 or not 0 <= b <= 1:
-            raise ValueError("BM25 needs k1 >= 0 and 0 <= b <= 1")
         if not 0 <= synonym_weight <= 1:
             raise ValueError("synonym_weight must be between 0 and 1")
-        # rank-bm25 divides by the average length: a corpus of empty passages gets one dummy token.
-        tokens = [t if t else ["\0"] for t in tokens]
-        kwargs = {"k1": k1, "b": b} | ({"delta": delta} if variant != "BM25Okapi" else {})
-        self.bm25 = BM25_VARIANTS[variant](tokens, **kwargs)
-        self.postings = postings(self.bm25, variant)
+        self.index = index
+        self.idf = index.idf
         self.synonyms = synonyms or {}
         self.synonym_weight = synonym_weight
         self._cached = lru_cache(maxsize=8)(self._score_text)
+
+    @classmethod
+    def from_tokens(cls, tokens: list[list[str]], *bm25, synonyms=None, synonym_weight: float = 0.8) -> BM25Retriever:
+        """Over passages' tokens in memory (`BM25Index.from_tokens(tokens, *bm25)`): for tests and tools."""
+        return cls(BM25Index.from_tokens(tokens, *bm25), synonyms, synonym_weight)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """rank-bm25's `get_scores(query_tokens)`, less the share BM25Plus gives every passage for each
         query term whether it holds the term or not: a score of 0 means "no query term in the passage".
         A term the corpus lacks scores by its best synonym in each passage, times `synonym_weight`."""
-        scores = np.zeros(self.bm25.corpus_size)
+        size = self.index.corpus_size
+        scores = np.zeros(size)
         for term in query_tokens:  # a repeated term counts again, as in rank-bm25
-            if term in self.postings:
-                passages, share = self.postings[term]
-                scores[passages] += self.bm25.idf[term] * share
+            found = self.index.postings(term)
+            if found is not None:
+                passages, share = found
+                scores[passages] += self.idf[term] * share
             elif self.synonyms.get(term) and self.synonym_weight > 0:
-                best = np.zeros(self.bm25.corpus_size)
+                best = np.zeros(size)
                 for synonym in self.synonyms[term]:
-                    if synonym in self.postings:
-                        passages, share = self.postings[synonym]
-                        best[passages] = np.maximum(best[passages], self.bm25.idf[synonym] * share)
+                    if (found := self.index.postings(synonym)) is not None:
+                        passages, share = found
+                        best[passages] = np.maximum(best[passages], self.idf[synonym] * share)
                 scores += self.synonym_weight * best
         return scores
 
@@ -106,28 +95,6 @@ class BM25Retriever:
     def retrieve(self, query: str, k: int) -> list[Hit]:
         scores = self.query_scores(query)
         return [Hit(int(i), float(scores[i])) for i in top_k(scores, k) if scores[i] > 1e-9]
-
-
-def postings(bm25, variant: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per term: the passages that hold it, and its score in each before the idf factor, by rank-bm25's
-    formula for `variant` (for BM25Plus without the constant delta every passage gets)."""
-    holders: dict[str, list[tuple[int, int]]] = {}
-    for passage, counts in enumerate(bm25.doc_freqs):
-        for term, count in counts.items():
-            holders.setdefault(term, []).append((passage, count))
-    lengths = np.asarray(bm25.doc_len, dtype=np.float64)
-    k1, b = bm25.k1, bm25.b
-    out = {}
-    for term, pairs in holders.items():
-        passages, counts = (np.array(column) for column in zip(*pairs, strict=True))
-        norm = 1 - b + b * lengths[passages] / bm25.avgdl
-        if variant == "BM25L":
-            ctd = counts / norm
-            share = counts * (k1 + 1) * (ctd + bm25.delta) / (k1 + ctd + bm25.delta)
-        else:  # BM25Okapi, and BM25Plus less its delta
-            share = counts * (k1 + 1) / (counts + k1 * norm)
-        out[term] = (passages.astype(np.int64), share.astype(np.float64))
-    return out
 
 
 class DenseRetriever:

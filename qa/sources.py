@@ -66,8 +66,10 @@ _PERSON = re.compile(r"\b(she|he|her|him|his|hers)\b", re.IGNORECASE)
 
 
 class SourceNames:
-    def __init__(self, documents: list[Document]) -> None:
-        self.total = len(documents)
+    def __init__(self, documents: list[Document], total: int | None = None) -> None:
+        """`documents`: those with an author, publisher or kind (the others name nothing), of `total`
+        documents in all (default: as many as given)."""
+        self.total = len(documents) if total is None else total
         authors = {d.author for d in documents if d.author}
         # The one author of the corpus, by name without the handle ("Rebecca Vincent (@rebecca_vincent)").
         self.sole_author = re.sub(r"\s*\(.*?\)", "", authors.pop()).strip() if len(authors) == 1 else None

@@ -11,7 +11,7 @@ from index.checks import check_index
 from index.embed import question_pieces
 from index.errors import IndexMismatch, IndexNotFound, QAError
 from index.query_encoder import QUERY_MODEL
-from index.store import live_folder, read_index, read_manifest
+from index.store import FORMAT_VERSION, live_folder, read_index, read_manifest
 from qa.engine import Engine
 from qa.settings import Settings
 from tests.conftest import SEED_CORPUS, write_corpus
@@ -19,7 +19,7 @@ from tests.conftest import SEED_CORPUS, write_corpus
 
 def test_manifest_records_model_corpus_and_counts(seed_index):
     manifest = read_manifest(seed_index)
-    assert manifest["format_version"] == 3
+    assert manifest["format_version"] == FORMAT_VERSION == 4
     assert manifest["model"]["key"] == "minilm" and manifest["model"]["name"] == "all-MiniLM-L6-v2"
     assert manifest["model"]["dimension"] == 384
     assert len(manifest["model"]["sha256"]) == 64
@@ -28,9 +28,9 @@ def test_manifest_records_model_corpus_and_counts(seed_index):
     assert manifest["parameters"]["bm25_variant"] == "BM25Plus"
     files = list(live_folder(seed_index).iterdir())
     assert not any(p.suffix in (".pkl", ".pickle") for p in files)
-    # The arrays are plain numbers, readable without unpickling anything.
+    # The arrays are plain numbers, flags or fixed-width keys, readable without unpickling anything.
     for path in (p for p in files if p.suffix == ".npy"):
-        assert np.load(path, allow_pickle=False).dtype.kind in "if"
+        assert np.load(path, allow_pickle=False).dtype.kind in "iufbS"
 
 
 def test_stored_word_pieces_are_the_model_pieces_of_each_sentence(seed_index, encoder):
@@ -114,11 +114,11 @@ def test_missing_index_says_how_to_build_it(tmp_path):
         Engine.load(Settings(index=tmp_path / "nowhere"))
 
 
-@pytest.mark.parametrize("damage", ["remove", "truncate"])
+@pytest.mark.parametrize("damage", ["remove", "sentences.vectors.npy", "documents.text.bin", "bm25.shares.npy"])
 def test_damaged_index_is_refused_in_one_sentence_and_rebuilt_if_stale(tmp_path, encoder, damage):
     corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
     build(corpus, out, encoder)
-    victim = live_folder(out) / ("tokens.scales.npy" if damage == "remove" else "sentences.faiss")
+    victim = live_folder(out) / ("tokens.scales.npy" if damage == "remove" else damage)  # removed, or cut short
     if damage == "remove":
         victim.unlink()
     else:
@@ -150,7 +150,7 @@ def test_interrupted_build_leaves_previous_index_usable(tmp_path, encoder, monke
         raise KeyboardInterrupt("killed halfway")
 
     (corpus / "deserts.txt").write_text("A new desert text. It is different.", encoding="utf-8")
-    monkeypatch.setattr(index.store.faiss, "write_index", crash)
+    monkeypatch.setattr(index.store.BM25Index, "write", crash)
     with pytest.raises(KeyboardInterrupt):
         build(corpus, out, encoder)
     monkeypatch.undo()
@@ -392,3 +392,51 @@ def test_the_cli_builds_with_the_model_asked_for_and_keeps_it(tmp_path):
     assert "up to date" in again.stdout and read_manifest(out)["model"]["key"] == "minilm"
     wrong = subprocess.run([*run, "--model", "bert"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "invalid choice: 'bert'" in wrong.stderr
+
+
+def _as_format_3(folder) -> None:
+    """Rewrite build `folder` in the layout of format 3 (JSON lines and FAISS files), as an index built
+    before the memory-mapped tables would be."""
+    import dataclasses
+    import json
+
+    import faiss
+
+    stored = read_index(folder.parent, folder)
+    lines = {
+        "documents.jsonl": [dataclasses.asdict(d) for d in stored.documents],
+        "passages.jsonl": [
+            {**dataclasses.asdict(p), "context": c, "key": k}
+            for p, c, k in zip(stored.passages, stored.contexts, stored.passage_keys, strict=True)
+        ],
+        "sentences.jsonl": [
+            [0, s.start, s.end, s.passage, k] for s, k in zip(stored.sentences, stored.sentence_keys, strict=True)
+        ],
+    }
+    for name, rows in lines.items():
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    for part, vectors in (("passages", stored.passage_vectors), ("sentences", stored.sentence_vectors)):
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        flat.add(np.ascontiguousarray(vectors))
+        faiss.write_index(flat, str(folder / f"{part}.faiss"))
+    for path in folder.iterdir():
+        if path.name.startswith(("documents.", "passages.", "sentences.", "bm25.")) and path.suffix in (".npy", ".bin"):
+            path.unlink()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "format_version": 3}))
+
+
+def test_an_index_of_the_previous_format_is_refused_and_its_embeddings_reused(tmp_path, encoder):
+    corpus, out = small_corpus(tmp_path / "c"), tmp_path / "idx"
+    first = build(corpus, out, encoder)
+    _as_format_3(live_folder(out))
+    with pytest.raises(IndexMismatch) as refused:
+        Engine.load(Settings(index=out, corpus=corpus), encoder)
+    assert str(refused.value) == (
+        f"The index at {out} has format 3, this code reads format {FORMAT_VERSION}; "
+        f"rebuild it with: python -m index build --corpus <corpus folder> --out {out}."
+    )
+    rebuilt = build(corpus, out, encoder)
+    assert (rebuilt.embedded, rebuilt.reused) == (0, first.embedded)  # moving to this format embeds nothing
+    assert read_manifest(out)["format_version"] == FORMAT_VERSION
+    assert Engine.load(Settings(index=out, corpus=corpus), encoder).answer("Where is the Sahara?").quotes

@@ -3,9 +3,9 @@ import pytest
 from index.build import build
 from index.embed import content_pieces, question_pieces
 from index.errors import BadQuestion
+from index.lead_in import points_back
 from index.types import Document
 from qa.engine import NOT_ANSWERED, Engine
-from qa.lead_in import points_back
 from qa.question import NOTHING_ASKED, OTHER_SCRIPT, names
 from qa.settings import Settings
 from qa.sources import SourceNames

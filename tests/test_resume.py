@@ -55,7 +55,5 @@ def test_a_killed_build_leaves_the_old_index_and_resumes_where_it_stopped(tmp_pa
     import numpy as np
 
     a, b = read_index(out), read_index(fresh)
-    assert a.sentence_keys == b.sentence_keys
-    got = a.sentence_index.reconstruct_n(0, a.sentence_index.ntotal)
-    want = b.sentence_index.reconstruct_n(0, b.sentence_index.ntotal)
-    assert np.abs(got - want).max() < 1e-5
+    assert list(a.sentence_keys) == list(b.sentence_keys)
+    assert np.abs(a.sentence_vectors - b.sentence_vectors).max() < 1e-5

@@ -4,7 +4,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import rank_bm25
 
+from index.bm25 import BM25Index
 from qa.extract import (
     PassageEvidence,
     PassageSignals,
@@ -171,7 +173,7 @@ def test_piece_matrix_holds_each_question_piece_best_cosine_per_sentence():
 
 
 def test_bm25_scores_zero_without_query_terms_and_are_remembered_per_question():
-    bm25 = BM25Retriever([["blockad", "corridor"], ["airlift"], ["corridor", "road", "life"]])
+    bm25 = BM25Retriever.from_tokens([["blockad", "corridor"], ["airlift"], ["corridor", "road", "life"]])
     hits = bm25.retrieve("the corridor blockade", 5)
     assert [h.index for h in hits] == [0, 2]  # the airlift passage shares no term and is not returned
     scores = bm25.query_scores("the corridor blockade")
@@ -181,15 +183,21 @@ def test_bm25_scores_zero_without_query_terms_and_are_remembered_per_question():
 
 
 @pytest.mark.parametrize("variant", ["BM25Plus", "BM25Okapi", "BM25L"])
-def test_bm25_scores_over_postings_are_rank_bm25s(variant):
+def test_bm25_scores_over_stored_postings_are_rank_bm25s(variant, tmp_path):
     rng = np.random.default_rng(7)
     vocabulary = [f"w{i}" for i in range(200)]
-    passages = [list(rng.choice(vocabulary, rng.integers(1, 40))) for _ in range(300)]
-    bm25 = BM25Retriever(passages, variant)
+    # w0 stands in most passages, so that Okapi's idf of it is negative and floored as rank-bm25 floors it.
+    passages = [[*rng.choice(vocabulary, rng.integers(1, 40)), *(["w0"] * (i % 4 != 0))] for i in range(300)]
+    passages[5] = []  # an empty passage scores 0 and changes nothing else
+    reference = getattr(rank_bm25, variant)([p or ["\0"] for p in passages], k1=1.2, b=0.75)
+    BM25Index.from_tokens(passages, variant, 1.2, 0.75, reference.__dict__.get("delta", 1.0)).write(tmp_path)
+    bm25 = BM25Retriever(BM25Index.open(tmp_path))  # read back from its memory-mapped files
     for _ in range(20):
-        query = [*rng.choice(vocabulary, 4), "w3", "w3", "absent"]  # a repeated term counts twice
-        known = [t for t in query if t in bm25.bm25.idf]
-        expected = np.asarray(bm25.bm25.get_scores(known))
+        query = [*rng.choice(vocabulary, 4), "w0", "w3", "w3", "absent"]  # a repeated term counts twice
+        known = [t for t in query if t in reference.idf]
+        expected = np.asarray(reference.get_scores(known))
         if variant == "BM25Plus":  # less the share every passage gets for every query term
-            expected -= sum(bm25.bm25.idf[t] * bm25.bm25.delta for t in known)
+            expected -= sum(reference.idf[t] * reference.delta for t in known)
         assert bm25.scores(query) == pytest.approx(expected, abs=1e-9)
+        assert all(bm25.idf[t] == pytest.approx(reference.idf[t], abs=1e-12) for t in known)
+    assert "absent" not in bm25.idf and bm25.idf.get("absent") is None

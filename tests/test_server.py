@@ -173,7 +173,7 @@ def test_a_rebuild_is_served_without_a_restart_and_a_damaged_build_is_refused(li
     # A build that cannot be loaded: the old one keeps answering, and health says why.
     broken = out / "build-broken"
     shutil.copytree(live_folder(out), broken)
-    (broken / "passages.faiss").write_bytes(b"not an index")
+    (broken / "passages.vectors.npy").write_bytes(b"not an array")
     (out / POINTER).write_text("build-broken", encoding="utf-8")
     reloaded = httpx.post(url + "api/reload", timeout=60).json()
     assert reloaded["build"] == new and reloaded["current"] == "build-broken"

@@ -41,7 +41,33 @@ def test_ann_and_flat_agree_on_a_small_index_with_the_threshold_forced_low(seed_
         assert ann_hits[:10] == flat_hits[:10]
         flat, ann = flat_engine.answer(question), ann_engine.answer(question)
         assert [(q.doc_id, q.start, q.end) for q in ann.quotes] == [(q.doc_id, q.start, q.end) for q in flat.quotes]
-    # A rebuild reuses the vectors an HNSW index holds.
+    # A rebuild reuses the stored vectors.
     again = build(seed_corpus, out, encoder, params=BuildParams(ann_threshold=50))
     assert again.embedded == 0
-    assert np.allclose(read_index(out).sentence_index.reconstruct(3), stored.sentence_index.reconstruct(3))
+    assert np.allclose(read_index(out).sentence_vectors, stored.sentence_vectors)
+
+
+def test_word_pieces_compressed_by_product_quantisation_stay_close_and_answer(
+    seed_corpus, seed_index, encoder, tmp_path
+):
+    out = tmp_path / "pq"
+    build(seed_corpus, out, encoder, params=BuildParams(word_pieces="pq"))
+    assert read_manifest(out)["word_pieces"] == "pq" and read_manifest(seed_index)["word_pieces"] == "int8"
+    pq, plain = read_index(out).sentence_tokens, read_index(seed_index).sentence_tokens
+    assert pq.codes.shape == (len(plain.codes), 48) and pq.codes.dtype == np.uint8  # 48 bytes a piece, not 388
+    ids = np.arange(len(plain))
+    a, counts = pq.gather(ids)
+    b, same = plain.gather(ids)
+    assert np.array_equal(counts, same)
+    cosines = np.sum(a * b, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosines.mean() > 0.9 and np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    engine, exact = Engine.load(Settings(index=out)), Engine.load(Settings(index=seed_index))
+    top = [(a.quotes or a.related)[0] for a in map(engine.answer, QUESTIONS)]
+    assert all(q.text == engine.documents[q.doc_id].text[q.start : q.end] for q in top)
+    same = [
+        (q.doc_id, q.start) == ((e.quotes or e.related)[0].doc_id, (e.quotes or e.related)[0].start)
+        for q, e in zip(top, map(exact.answer, QUESTIONS), strict=True)
+    ]
+    assert sum(same) >= 4, same  # the quote first is the same for (nearly) every question
+    # A rebuild reuses them (as int8 codes decoded from the centroids) and embeds nothing.
+    assert build(seed_corpus, out, encoder, params=BuildParams(word_pieces="pq")).embedded == 0

@@ -82,8 +82,8 @@ def test_damaged_wordnet_files_stop_the_build_with_one_sentence(tmp_path):
 
 def test_bm25_counts_a_missing_word_by_its_best_synonym_at_a_lower_weight():
     passages = [["court", "rule"], ["airlift"], ["court", "court", "appeal"]]
-    plain = BM25Retriever(passages)
-    bm25 = BM25Retriever(passages, synonyms={"tribun": ["court", "appeal"]}, synonym_weight=0.8)
+    plain = BM25Retriever.from_tokens(passages)
+    bm25 = BM25Retriever.from_tokens(passages, synonyms={"tribun": ["court", "appeal"]}, synonym_weight=0.8)
     assert not plain.query_scores("tribunal").any()
     scores, court, appeal = (bm25.query_scores(q) for q in ("tribunal", "court", "appeal"))
     assert scores[1] == 0 and scores[0] == pytest.approx(0.8 * court[0])
@@ -91,7 +91,7 @@ def test_bm25_counts_a_missing_word_by_its_best_synonym_at_a_lower_weight():
     # A word the corpus holds is matched as itself only.
     assert bm25.query_scores("court rule").tolist() == plain.query_scores("court rule").tolist()
     with pytest.raises(ValueError):
-        BM25Retriever(passages, synonym_weight=1.5)
+        BM25Retriever.from_tokens(passages, synonym_weight=1.5)
     # BM25 sees "tribunal" at 0.8 through "court": its share of the question counts so, for the fusion vote.
     idf = {"court": 2.0, "rule": 1.0}
     weights = term_weights(["tribun", "rule"], idf)  # a term the corpus lacks weighs as its rarest term
@@ -104,7 +104,7 @@ def test_the_seed_index_has_synonyms_from_the_projects_wordnet(seed_index):
     stored = read_index(seed_index)
     assert stored.manifest["synonyms"]["words"] == len(stored.synonyms) > 1000
     assert "consid" in stored.synonyms["weigh"] and stored.synonyms["tribun"] == ["court"]
-    vocabulary = {t for tokens in stored.bm25_tokens for t in tokens}
+    vocabulary = set(stored.bm25.vocabulary)
     assert not set(stored.synonyms) & vocabulary
     assert {t for found in stored.synonyms.values() for t in found} <= vocabulary
 
