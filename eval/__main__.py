@@ -175,7 +175,7 @@ def latency_command(args) -> int:
         f"{result['questions']} questions, {result['timed']} searched\n"
         f"engine loaded in {result['load_s']:.2f} s (warm-up {result['warm_up_s']:.2f} s); "
         f"resident memory after the questions {result['rss_mb']:.0f} MB: {result['anon_mb']:.0f} MB the "
-        f"process's own, {result['file_mb']:.0f} MB mapped index files (page cache); peak {result['peak_mb']:.0f} MB\n"
+        f"process's own, {result['file_mb']:.0f} MB mapped files (the index, libraries: page cache); peak {result['peak_mb']:.0f} MB\n"
     )
     rows = [[stage, *values] for stage, values in result["stages_ms"].items()]
     print(table(["answer time (ms)", "p50", "p95", "max"], rows))

@@ -58,7 +58,7 @@ def ann_recall(engine, questions: list[str], k: int = 10, limit: int = 100) -> d
     found = {}
     for name, (approximate, vectors) in parts.items():
         _, got = approximate.search(queries, k)
-        _, want = FlatSearch(vectors).search(queries, k)
+        _, want = FlatSearch(np.asarray(vectors)).search(queries, k)
         found[name] = float(np.mean([len(set(g) & set(w)) / k for g, w in zip(got, want, strict=True)]))
     return found
 

@@ -315,3 +315,16 @@ class DocumentsById(Mapping[str, Document]):
 
     def __len__(self) -> int:
         return len(self.table)
+
+    def listing(self) -> list[Document]:
+        """What the corpus panel lists: every document that is not a collection's record, without its
+        text, and each record as its id only (a collection of a million is counted, not read)."""
+        records = np.asarray(self.table.records)
+        out = []
+        for i in range(len(self.table)):
+            if records[i]:
+                out.append(Document(self.table.ids[i], "", None, None, None, None, ""))
+            else:
+                document = self.table[i]
+                out.append(Document(**{f: getattr(document, f) for f in DOCUMENT_FIELDS}, text=""))
+        return out

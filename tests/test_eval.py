@@ -260,11 +260,12 @@ def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    assert (
-        "2 documents" in done.stdout
-        and "; 3 questions, 2 searched" in done.stdout
-        and "loaded and warm in" in done.stdout
+    assert "2 documents" in done.stdout and "; 3 questions, 2 searched" in done.stdout
+    assert "(vector search: passages flat, sentences flat)" in done.stdout
+    loaded = re.search(
+        r"engine loaded in ([\d.]+) s .*resident memory after the questions (\d+) MB: (\d+) MB", done.stdout
     )
+    assert loaded and float(loaded[1]) > 0 and int(loaded[2]) >= int(loaded[3]) > 0, done.stdout
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line[:1].isalpha()}
     for stage in ("encode", "retrieve", "extract", "rerank", "total"):
         p50, p95, top = (float(x) for x in rows[stage])
@@ -325,3 +326,37 @@ def test_a_table_without_rows_is_its_header():
     from eval.report import table
 
     assert table(["kind", "questions"], []) == "kind  questions\n----  ---------"
+
+
+def test_a_synthetic_index_drawn_from_a_real_one_is_served_like_any_index(seed_index, tmp_path):
+    out = tmp_path / "synthetic"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eval",
+            "synthetic",
+            "--source",
+            str(seed_index),
+            "--passages",
+            "250",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    from index.store import read_index
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    stored = read_index(out / "index")
+    assert (len(stored.documents), len(stored.passages)) == (25, 250)
+    assert stored.manifest["synthetic"]["source"] == str(seed_index)
+    engine = Engine.load(Settings(index=out / "index"))  # its corpus file is checked as any corpus is
+    answer = engine.answer("Who is blocking the Lachin corridor?")
+    quotes = answer.quotes or answer.related
+    assert quotes and all(q.text == engine.documents[q.doc_id].text[q.start : q.end] for q in quotes)
+    assert all(q.doc_id.startswith("synthetic.jsonl#s") for q in quotes)

@@ -24,7 +24,7 @@ def test_a_build_on_local_ray_equals_the_plain_build(seed_corpus, seed_index, en
     assert np.abs(on_ray.sentence_vectors - plain.sentence_vectors).max() < 1e-6
     a, b = on_ray.sentence_tokens, plain.sentence_tokens
     assert np.array_equal(a.offsets, b.offsets)
-    assert np.abs(a.codes.astype(int) - b.codes.astype(int)).max() <= 1  # int8 rounding of equal vectors
+    assert np.abs(np.asarray(a.codes, dtype=int) - np.asarray(b.codes, dtype=int)).max() <= 1  # int8 rounding
 
 
 def test_the_command_line_builds_on_ray(seed_corpus, tmp_path):

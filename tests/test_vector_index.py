@@ -41,6 +41,11 @@ def test_ann_and_flat_agree_on_a_small_index_with_the_threshold_forced_low(seed_
         assert ann_hits[:10] == flat_hits[:10]
         flat, ann = flat_engine.answer(question), ann_engine.answer(question)
         assert [(q.doc_id, q.start, q.end) for q in ann.quotes] == [(q.doc_id, q.start, q.end) for q in flat.quotes]
+    # The latency benchmark reports the graphs' recall against exact search of the same vectors.
+    from eval.latency import measure
+
+    recall = measure(out, QUESTIONS)["ann_recall_at_10"]
+    assert set(recall) == {"passages", "sentences"} and min(recall.values()) >= 0.9
     # A rebuild reuses the stored vectors.
     again = build(seed_corpus, out, encoder, params=BuildParams(ann_threshold=50))
     assert again.embedded == 0

@@ -108,7 +108,7 @@ def build_app(engine: Engine | EnginePool):
                 )
                 source = gr.HTML(SOURCE_HINT, elem_id="qa-source")
                 with gr.Accordion("The corpus", open=False):
-                    gr.HTML(corpus_html(list(engine.documents.values())), elem_id="qa-corpus")
+                    gr.HTML(corpus_html(engine.documents.listing()), elem_id="qa-corpus")
 
         question.submit(
             on_ask,

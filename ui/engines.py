@@ -147,8 +147,8 @@ def _document(doc_id: str) -> Document | None:
     return _slot.engine.documents.get(doc_id)
 
 
-def _documents() -> list[Document]:
-    return list(_slot.engine.stored.documents)
+def _listing() -> list[Document]:
+    return _slot.engine.documents.listing()
 
 
 def _refresh() -> None:
@@ -164,8 +164,9 @@ class Documents:
     def get(self, doc_id: str) -> Document | None:
         return self.pool.call(_document, doc_id)
 
-    def values(self) -> list[Document]:
-        return self.pool.call(_documents)
+    def listing(self) -> list[Document]:
+        """The corpus panel's documents (`index.tables.DocumentsById.listing`)."""
+        return self.pool.call(_listing)
 
 
 class EnginePool:
