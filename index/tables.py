@@ -21,6 +21,7 @@ import numpy as np
 
 from index.types import Document, Passage, Sentence, is_record
 
+READ_LIMIT = 1 << 30
 DOCUMENT_FIELDS = ("doc_id", "title", "author", "publisher", "url", "kind", "pages", "headings")
 
 
@@ -42,7 +43,10 @@ class _File:
             os.close(fd)
 
     def bytes(self, lo: int, hi: int) -> bytes:
-        return os.pread(self.fd, hi - lo, lo)
+        """Bytes lo to hi (in reads of at most 1 GiB: Linux reads at most 2 GiB at once)."""
+        if hi - lo <= READ_LIMIT:
+            return os.pread(self.fd, hi - lo, lo)
+        return b"".join(os.pread(self.fd, min(READ_LIMIT, hi - at), at) for at in range(lo, hi, READ_LIMIT))
 
 
 class FileRows(_File):
