@@ -141,7 +141,10 @@ def generate(source: Path, passages: int, out: Path, seed: int = 0, progress: bo
     staged = out / ".query_model.tmp"
     if query_model:
         staged.unlink(missing_ok=True)
-        os.link(source_folder / query_model["file"], staged)
+        try:
+            os.link(source_folder / query_model["file"], staged)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(source_folder / query_model["file"], staged)
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": real.manifest["model"],

@@ -30,6 +30,7 @@ from index.passages import MAX_SENTENCES, MAX_WORDS, segment
 from index.query_encoder import QUERY_MODEL
 from index.store import (
     FORMAT_VERSION,
+    PQ_CENTROIDS,
     PQ_THRESHOLD,
     Embeddings,
     StoredIndex,
@@ -373,6 +374,13 @@ def build(
     )
     sentence_tokens = TokenVectors.pack([sentence_cache[k][1] for k in sentence_keys], dimension)
     pieces = pieces_kind(params.word_pieces, len(sentence_tokens.codes), params.pq_threshold)
+    notes = list(report.notes)
+    if pieces == "pq" and len(sentence_tokens.codes) < PQ_CENTROIDS:
+        notes.append(
+            f"The word pieces were kept as int8 codes: product quantisation learns {PQ_CENTROIDS} centroids and "
+            f"this corpus has {len(sentence_tokens.codes)} pieces."
+        )
+        pieces = "int8"
     if pieces == "pq":
         sentence_tokens = compress(sentence_tokens)
 
@@ -433,7 +441,7 @@ def build(
         removed=sorted(set(before) - set(texts)),
         changed=sorted(k for k in texts if k in before and before[k] != texts[k]),
         skipped=report.skipped,
-        notes=report.notes,
+        notes=notes,
         unusable=unusable,
         folder=str(folder),
         synonyms=len(synonyms),

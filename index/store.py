@@ -157,6 +157,7 @@ def pieces_kind(kind: str, count: int, threshold: int = PQ_THRESHOLD) -> str:
 
 
 PQ_SUBVECTORS = 48  # 8 dimensions each: 48 bytes a piece instead of 388 (int8 codes and a scale)
+PQ_CENTROIDS = 256  # per sub-vector (8-bit codes): k-means needs at least as many pieces
 PQ_SAMPLE = 200_000  # pieces the codebooks are learnt from
 PQ_CHUNK = 500_000
 
@@ -165,7 +166,7 @@ def compress(tokens: TokenVectors, subvectors: int = PQ_SUBVECTORS, seed: int = 
     """The same pieces as product-quantisation codes: each vector cut in `subvectors` parts, each part
     replaced by the nearest of 256 centroids learnt (FAISS k-means) from a sample of the pieces."""
     total, dimension = tokens.codes.shape
-    pq = faiss.ProductQuantizer(dimension, subvectors, 8)
+    pq = faiss.ProductQuantizer(dimension, subvectors, PQ_CENTROIDS.bit_length() - 1)
     sample = np.sort(np.random.default_rng(seed).permutation(total)[:PQ_SAMPLE])
     pq.train(np.ascontiguousarray(tokens.decode(sample)))
     codes = np.zeros((total, subvectors), dtype=np.uint8)

@@ -251,10 +251,6 @@ class PassageTable(Sequence[Passage]):
         doc, start, end, first, last = (int(v) for v in self.rows[i])
         return Passage(self.documents.ids[doc], start, end, self.locators[int(i)], first, last)
 
-    def document(self, i: int) -> int:
-        """The number of passage i's document."""
-        return int(self.rows[i, 0])
-
 
 class SentenceTable(Sequence[Sentence]):
     """The sentences: [document, start, end, passage] per row."""

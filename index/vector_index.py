@@ -19,10 +19,9 @@ import numpy as np
 KINDS = ("flat", "ann", "auto")
 ANN_THRESHOLD = 200_000  # vectors; below it a flat search costs under ~25 ms on 2 cores
 HNSW_M = 32  # graph neighbours per vector
-EF_CONSTRUCTION = 200  # at 100,000 vectors: 29 s to build on 2 cores (80: 12 s, recall 0.92 at efSearch 256)
-# Candidates kept while searching, by the index's size: recall against speed. At 100,000 vectors 256
-# gives recall@10 0.97 at 0.7 ms (128: 0.95; 512: 0.99 at 1.1 ms); at 1,000,000 256 gives only 0.87,
-# 512 0.93 at 2.0 ms, 1024 0.96 at 3.5 ms, 2048 0.98 at 6.4 ms (flat: 180 ms).
+EF_CONSTRUCTION = 200
+# Candidates kept while searching, wider for a larger graph: recall against speed (the measurements
+# behind these settings: docs/index-format.md and eval/EXPERIMENTS.md).
 TRAIN_SAMPLE = 100_000  # vectors the 8-bit quantiser learns each dimension's range from
 EF_SEARCH = 256
 EF_SEARCH_LARGE = 1024
@@ -59,10 +58,6 @@ def tune(index: faiss.Index) -> faiss.Index:
     if hasattr(index, "hnsw"):
         index.hnsw.efSearch = EF_SEARCH_LARGE if index.ntotal >= LARGE else EF_SEARCH
     return index
-
-
-def kind_of(index) -> str:
-    return "ann" if hasattr(index, "hnsw") else "flat"
 
 
 class FlatSearch:

@@ -16,7 +16,6 @@ from index.query_encoder import OnnxEncoder, manifest_model, query_encoder
 from index.store import StoredIndex, damaged, live_folder, read_index
 from index.tables import DocumentsById
 from index.tokenize import tokenize
-from index.types import Document, is_record
 from qa.answer_type import answer_type, holds
 from qa.extract import (
     PassageEvidence,
@@ -113,12 +112,9 @@ class Engine:
     def _sentence_terms(self, i: int) -> frozenset[str]:
         terms = set(tokenize(self.sentence_text(i)))
         passage = int(self.sentence_passage[i])
-        if is_record(self.stored.passages[passage].doc_id):
+        if self.is_record[self.passage_documents[passage]]:
             terms.update(tokenize(self.stored.contexts[passage]))
         return frozenset(terms)
-
-    def document(self, doc_id: str) -> Document:
-        return self.documents[doc_id]
 
     def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         pick = partial(question_pieces, asking_weight=self.settings.asking_weight)
@@ -249,7 +245,7 @@ class Engine:
     def span_text(self, span: Span) -> str:
         """What the reranker reads for a span: where it stands (`candidate_text`), then its sentences."""
         first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
-        doc = self.document(first.doc_id)
+        doc = self.documents[first.doc_id]
         return candidate_text(doc, self.stored.contexts[first.passage], doc.text[first.start : last.end])
 
     def sentence_text(self, i: int) -> str:
@@ -257,7 +253,7 @@ class Engine:
 
     def quote(self, span: Span) -> Quote:
         first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
-        doc = self.document(first.doc_id)
+        doc = self.documents[first.doc_id]
         passage = self.stored.passages[first.passage]
         return Quote(
             doc_id=doc.doc_id,
@@ -289,7 +285,7 @@ class Engine:
         if start == first:
             return None
         a, b = self.stored.sentences[start], self.stored.sentences[first - 1]
-        return Excerpt(a.start, b.end, self.document(a.doc_id).text[a.start : b.end])
+        return Excerpt(a.start, b.end, self.documents[a.doc_id].text[a.start : b.end])
 
     def _points_back(self, i: int) -> bool:
         """Sentence i opens by pointing back, and the sentence before it is in its document and section."""
@@ -323,7 +319,7 @@ class Engine:
             return Answer(question, [], True, notice=NOTHING_ASKED)
         named = self.sources.named(query)
         if self.sources.about_itself(query, named):
-            docs = [self.document(d) for d in sorted(named)]
+            docs = [self.documents[d] for d in sorted(named)]
             described = "; ".join(citation(d.title, d.author, d.publisher, None, d.url) for d in docs)
             return Answer(question, [], True, notice=ABOUT_DOCUMENT.format(described))
         looked_for = self.sources.unnamed(query)  # "according to the article" says where, not what
@@ -373,6 +369,6 @@ class Engine:
             related=related,
             notice=(never_mentioned(unknown) if unknown else NOT_ANSWERED) if not chosen else None,
             searched=query if query != question else None,
-            only_from=sorted(self.document(d).title for d in named),
+            only_from=sorted(self.documents[d].title for d in named),
             timings_ms=timings,
         )

@@ -74,5 +74,12 @@ def test_word_pieces_compressed_by_product_quantisation_stay_close_and_answer(
         for q, e in zip(top, map(exact.answer, QUESTIONS), strict=True)
     ]
     assert sum(same) >= 4, same  # the quote first is the same for (nearly) every question
+    # A corpus with fewer pieces than centroids keeps int8 codes and says so.
+    from tests.conftest import write_corpus
+
+    tiny = write_corpus(tmp_path / "tiny", {"a.txt": "The Sahara is a desert. It is hot."})
+    summary = build(tiny, tmp_path / "tiny-index", encoder, params=BuildParams(word_pieces="pq"))
+    assert "The word pieces were kept as int8 codes" in "\n".join(summary.lines())
+    assert read_manifest(tmp_path / "tiny-index")["word_pieces"] == "int8"
     # A rebuild reuses them (as int8 codes decoded from the centroids) and embeds nothing.
     assert build(seed_corpus, out, encoder, params=BuildParams(word_pieces="pq")).embedded == 0
