@@ -1,10 +1,11 @@
 """`python -m eval`: score the system on the eval/ question set, or on a public benchmark.
 
     python -m eval [--mode bm25|dense|hybrid|all] [--questions FILE] [--index DIR] [--json FILE]
-    python -m eval squad --split tune|test [--data DIR] [--limit N]
+    python -m eval squad --split tune|test [--data DIR] [--limit N] [--models DIR]
     python -m eval beir scifact [--split test|train] [--data DIR]
     python -m eval latency --index DIR --questions FILE   (one question per line; times only)
-    python -m eval train-reranker [--out DIR] [--layers N] [--squad-questions N] [--own-repeats N]
+    python -m eval train-reranker [--out DIR] [--layers N] [--squad-questions N] [--own-repeats N] [--no-own]
+    python -m eval train-scorer [--models DIR] [--no-own]   (after train-reranker; needs the SQuAD index)
     python -m eval ann [--index DIR] [--sizes N ...]   (HNSW against flat: recall@10, build and search time)
     python -m eval load --url URL [--api http|gradio] (--clients C --questions Q | --rate R --seconds S)
     python -m eval synthetic --source DIR --passages N --out DIR   (an index of recombined real sentences)
@@ -38,19 +39,25 @@ METRICS = [
     ("latency_p50_ms", "latency p50 (ms)"),
     ("latency_p95_ms", "latency p95 (ms)"),
 ]
-SWEEP = [round(0.15 + 0.025 * i, 3) for i in range(21)]  # confidence: cosine + a share of the reranker logit
+
+
+def around(threshold: float) -> list[float]:
+    """Thresholds around the scorer's, for the curve `make eval` prints (the best span's probability)."""
+    steps = (-0.1, -0.05, -0.02, -0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+    return sorted({min(1.0, max(0.0, round(threshold + d, 3))) for d in steps})
 
 
 def question_set(args) -> int:
     from eval.questions import QUESTIONS_FILE, load_questions, unfindable
     from eval.report import fmt, table
-    from eval.runner import by_kind, misses, run, summarize, sweep
+    from eval.runner import by_kind, misses, refusals, run, summarize, sweep
     from qa.engine import Engine
     from qa.settings import Settings
 
-    settings = Settings.from_env(index=args.index)
+    settings = Settings.from_env(index=args.index, models=args.models)
     engine = Engine.load(settings)
     engine.warm_up()
+    threshold = engine.scorer.threshold
     questions = load_questions(args.questions or QUESTIONS_FILE)
     if args.limit:
         questions = questions[: args.limit]
@@ -58,17 +65,17 @@ def question_set(args) -> int:
         print(f"warning: {problem}", file=sys.stderr)
     modes = ["bm25", "dense", "hybrid"] if args.mode == "all" else [args.mode]
     results = {m: run(engine, questions, m, progress=not args.no_progress) for m in modes}
-    summaries = {m: summarize(r, settings.threshold) for m, r in results.items()}
+    summaries = {m: summarize(r, threshold) for m, r in results.items()}
     main_mode = "hybrid" if "hybrid" in modes else modes[0]
 
     n = summaries[main_mode]
     print(
         f"\n{n['questions']} questions ({n['answerable']} answerable, {n['unanswerable']} unanswerable), "
-        f"abstention threshold {settings.threshold}\n"
+        f"abstention threshold {threshold} (the scorer's: the best span's probability)\n"
     )
     print(table(["metric", *modes], [[label, *(summaries[m][key] for m in modes)] for key, label in METRICS]))
 
-    kinds = {m: by_kind(r, settings.threshold) for m, r in results.items()}
+    kinds = {m: by_kind(r, threshold) for m, r in results.items()}
     print("\nAnswerable questions by kind: Hit@1 per mode, and Hit@3 " + f"({main_mode})\n")
     print(
         table(
@@ -80,16 +87,20 @@ def question_set(args) -> int:
         )
     )
 
-    print(f"\nAbstention threshold sweep ({main_mode}): answerable kept vs unanswerable refused\n")
-    rows = sweep(results[main_mode], SWEEP)
+    refused = refusals(results[main_mode], threshold)
+    print(
+        f"\nRefused at the threshold {threshold} ({main_mode}): "
+        + "; ".join(f"{kind} {r} of {asked}" for kind, (r, asked) in refused.items())
+    )
+    print(f"\nAbstention curve around the threshold ({main_mode}): refused per kind of question\n")
+    rows = sweep(results[main_mode], around(threshold))
     print(
         table(
-            ["threshold", "answerable kept", "unanswerable refused", "Hit@1", "Hit@3"],
+            ["threshold", "answerable refused", "absent refused", "off-topic refused", "Hit@1", "Hit@3"],
             [
                 [
-                    f"{r['threshold']:.2f}" + (" *" if r["threshold"] == settings.threshold else ""),
-                    r["answerable_kept"],
-                    r["unanswerable_refused"],
+                    f"{r['threshold']:.2f}" + (" *" if r["threshold"] == threshold else ""),
+                    *(f"{a} of {b}" for a, b in refusals(results[main_mode], r["threshold"]).values()),
                     r["hit@1"],
                     r["hit@3"],
                 ]
@@ -98,7 +109,7 @@ def question_set(args) -> int:
         )
     )
 
-    missed = misses(results[main_mode], settings.threshold)
+    missed = misses(results[main_mode], threshold)
     print(f"\nMisses ({main_mode}): {len(missed)}")
     for r in missed:
         q = r.question
@@ -106,7 +117,7 @@ def question_set(args) -> int:
         if r.searched != q.question:
             print(f"  searched: {r.searched}")
         print(f"  expected: {q.evidence!r} in {q.doc}" if q.answerable else "  expected: abstain")
-        print(f"  confidence {fmt(r.confidence)} (threshold {settings.threshold})")
+        print(f"  probability {fmt(r.confidence)} (threshold {threshold})")
         if used := engine.synonyms_used(r.searched):
             print("  synonyms: " + "; ".join(f"{t} → {', '.join(found)}" for t, found in used.items()))
         for quote, hit in zip(r.quotes, r.hits, strict=True):
@@ -114,7 +125,7 @@ def question_set(args) -> int:
             print(f"  {mark} score {quote.score:.3f}  {quote.locator}: {quote.text[:160]!r}")
     if args.json:
         payload = {
-            "threshold": settings.threshold,
+            "threshold": threshold,
             "summary": summaries,
             "by_kind": kinds,
             "sweep": rows,
@@ -142,8 +153,10 @@ def question_set(args) -> int:
 def squad_command(args) -> int:
     from eval.benchmarks import squad
     from eval.report import table
+    from qa.settings import Settings
 
-    result = squad(args.split, Path(args.data), progress=not args.no_progress, limit=args.limit)
+    settings = Settings(models=args.models) if args.models else None
+    result = squad(args.split, Path(args.data), settings, progress=not args.no_progress, limit=args.limit)
     print(table(["SQuAD v1.1 dev", args.split], [[k, v] for k, v in result.items() if k != "split"]))
     return 0
 
@@ -194,7 +207,7 @@ def train_command(args) -> int:
     recipe = Recipe()
     changes = {
         k: getattr(args, k)
-        for k in ("layers", "squad_questions", "own_repeats", "own_questions", "epochs")
+        for k in ("layers", "squad_questions", "no_answer_questions", "own_repeats", "own_questions", "epochs")
         if getattr(args, k) is not None
     }
     recipe = replace(recipe, **changes)
@@ -205,6 +218,15 @@ def train_command(args) -> int:
         squad=Path(args.data) / "squad11_dev" if args.data else SQUAD,
         own=() if args.no_own else OWN_SETS,
     )
+    return 0
+
+
+def scorer_command(args) -> int:
+    from eval.scorer import THRESHOLD_SETS, Data, run
+
+    # Without the seeds' tuning sets: neither fitted on nor used to choose the threshold.
+    data = Data(own=(), threshold_sets=(("wikipedia", THRESHOLD_SETS["wikipedia"]),)) if args.no_own else Data()
+    run(args.models, data, out=args.out)
     return 0
 
 
@@ -266,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("benchmark")
         parser.add_argument("--split", choices=["tune", "test"], default="test")
         parser.add_argument("--data", default="../shared/datasets", help="folder of the public datasets")
+        parser.add_argument("--models", type=Path, help="folder of the reranker and scorer (default: qa/models)")
         handler = squad_command
     elif argv[:1] == ["beir"]:
         parser.add_argument("benchmark")
@@ -288,11 +311,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--data", help="folder of the public datasets (default: ../shared/datasets)")
         parser.add_argument("--layers", type=at_least_one, help="transformer layers kept from the base model")
         parser.add_argument("--squad-questions", type=int, help="SQuAD tuning-half questions to train on")
+        parser.add_argument("--no-answer-questions", type=int, help="SQuAD questions with their answer taken out")
         parser.add_argument("--own-repeats", type=int, help="times each own tuning question is seen")
         parser.add_argument("--own-questions", type=int, help="only the first N own tuning questions (a quick check)")
         parser.add_argument("--epochs", type=at_least_one)
         parser.add_argument("--no-own", action="store_true", help="train on SQuAD only")
         handler = train_command
+    elif argv[:1] == ["train-scorer"]:
+        from qa.reranker import MODELS
+
+        parser.add_argument("benchmark")
+        parser.add_argument(
+            "--models", type=Path, default=MODELS, help=f"the reranker's folder, and the scorer's (default: {MODELS})"
+        )
+        parser.add_argument("--no-own", action="store_true", help="without the own tuning sets over the seeds")
+        parser.add_argument("--out", type=Path, help="folder for scorer.json (default: the reranker's folder)")
+        handler = scorer_command
     elif argv[:1] == ["ann"]:
         parser.add_argument("benchmark")
         parser.add_argument("--index", type=Path, default=Path("var/index"), help="index whose vectors to draw near")
@@ -320,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--mode", choices=["bm25", "dense", "hybrid", "all"], default="all")
         parser.add_argument("--questions", type=Path, help="question set (default: eval/questions.jsonl)")
         parser.add_argument("--index", type=Path, help="index directory (default: var/index)")
+        parser.add_argument("--models", type=Path, help="folder of the reranker and scorer (default: qa/models)")
         parser.add_argument("--json", help="write the full results to this file")
         handler = question_set
     args = parser.parse_args(argv)

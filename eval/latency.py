@@ -16,7 +16,7 @@ import numpy as np
 
 from eval.metrics import percentile
 
-STAGES = ("encode", "retrieve", "extract", "rerank", "total")
+STAGES = ("encode", "retrieve", "candidates", "rerank", "total")
 
 
 def read_questions(path: Path) -> list[str]:

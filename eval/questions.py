@@ -34,7 +34,7 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[EvalQuestion]:
         raise ValueError(f"There is no question file at {path}; pass --questions with a JSONL file of questions.")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
-            if not line.strip():
+            if not line.strip() or line.startswith("#"):  # a set's header says who wrote it and from what
                 continue
             try:
                 question = EvalQuestion(**json.loads(line))
@@ -83,12 +83,14 @@ def unfindable(questions: list[EvalQuestion], texts: dict[str, str]) -> list[str
     the index (`texts`: doc_id -> text), or its evidence is not in that document's text (a typo, a curly
     quote typed straight). Such a question is scored as a miss whatever is answered."""
     said = []
+    records = {d.rsplit("#", 1)[1]: d for d in texts if "#" in d}  # a record named by its own id
     for q in questions:
         if not q.answerable:
             continue
-        if q.doc not in texts:
+        doc = records.get(q.doc, q.doc)
+        if doc not in texts:
             said.append(f"{q.id}: the index has no document {q.doc}; it can only count as a miss.")
-        elif not evidence_spans(texts[q.doc], q.evidence):
+        elif not evidence_spans(texts[doc], q.evidence):
             said.append(
                 f"{q.id}: its evidence {q.evidence!r} is not in the text of {q.doc}; it can only count as a miss "
                 "(check it against the document)."

@@ -25,16 +25,22 @@ class Result:
     quotes: list[Quote]  # best first, before abstention
     hits: list[bool]  # per quote: does it cover the evidence?
     verbatim: list[bool]  # per quote: is it exactly the document text at its offsets?
-    confidence: float  # what abstention compares with the threshold
+    confidence: float  # what abstention compares with the threshold: the best span's probability
     latency_ms: float
+    also: float = float("-inf")  # a further quote is shown from this probability (or the threshold) up
 
     def kept(self, threshold: float) -> list[int]:
-        """Indices of the quotes shown at this threshold (none when the system abstains)."""
-        return list(range(len(self.quotes))) if self.confidence >= threshold else []
+        """Indices of the quotes shown at this threshold (none when the system abstains): the best, and the
+        others whose own probability reaches `also` or the threshold (`Engine.answer`)."""
+        if self.confidence < threshold or not self.quotes:
+            return []
+        floor = min(threshold, self.also)
+        return [0] + [i for i in range(1, len(self.quotes)) if self.quotes[i].score >= floor]
 
 
 def run(engine: Engine, questions: list[EvalQuestion], mode: str, progress: bool = False) -> list[Result]:
     texts = {d.doc_id: d.text for d in engine.stored.documents}
+    documents = record_ids(texts)
     searched: dict[str, str] = {}
     results = []
     iterator = questions
@@ -50,14 +56,31 @@ def run(engine: Engine, questions: list[EvalQuestion], mode: str, progress: bool
         answer = engine.answer(q.question, mode=mode, search=search, threshold=float("-inf"))
         latency = (time.perf_counter() - started) * 1000
         searched[q.id] = answer.searched or answer.question
-        spans = evidence_spans(texts.get(q.doc, ""), q.evidence) if q.answerable else []
+        doc = documents.get(q.doc, q.doc)
+        spans = evidence_spans(texts.get(doc, ""), q.evidence) if q.answerable else []
         hits = [
-            quote.doc_id == q.doc and any(covers(quote.start, quote.end, *span) for span in spans)
+            quote.doc_id == doc and any(covers(quote.start, quote.end, *span) for span in spans)
             for quote in answer.quotes
         ]
         verbatim = [texts[quote.doc_id][quote.start : quote.end] == quote.text for quote in answer.quotes]
-        results.append(Result(q, searched[q.id], answer.quotes, hits, verbatim, answer.confidence, latency))
+        results.append(
+            Result(q, searched[q.id], answer.quotes, hits, verbatim, answer.confidence, latency, engine.scorer.also)
+        )
     return results
+
+
+def record_ids(texts: dict[str, str]) -> dict[str, str]:
+    """A collection's record ids ("squad11dev-024-003") to the index's document ids
+    ("corpus.jsonl#squad11dev-024-003"), so that a question set names a record by its own id."""
+    return {d.rsplit("#", 1)[1]: d for d in texts if "#" in d}
+
+
+def refusals(results: list[Result], threshold: float) -> dict[str, tuple[int, int]]:
+    """Per kind of question (answerable, absent, off-topic): (refused, asked) at this threshold."""
+    groups = {"answerable": [r for r in results if r.question.answerable]}
+    groups["absent"] = [r for r in results if not r.question.answerable and r.question.kind != "offtopic"]
+    groups["off-topic"] = [r for r in results if r.question.kind == "offtopic"]
+    return {k: (sum(1 for r in rs if not r.kept(threshold)), len(rs)) for k, rs in groups.items()}
 
 
 def summarize(results: list[Result], threshold: float) -> dict[str, float]:

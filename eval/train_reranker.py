@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.questions import QUESTIONS_FILE, evidence_spans, load_questions
+from eval.training_data import navigation_fragment, title_question, visitor_question
 from index.embed import model_hash, model_path, trace_to_onnx
 from index.ingest import file_hash, read_corpus
 from index.passages import segment
@@ -44,8 +45,11 @@ class Recipe:
     layers: int = 6
     max_pieces: int = 96
     negatives: int = 7
-    squad_questions: int = 3000
-    own_repeats: int = 4  # each own question is seen this many times (with fresh negatives)
+    squad_questions: int = 2400  # answered: the answer's sentence against others of its article
+    no_answer_questions: int = 500  # the same kind of question with the answer's sentence taken out
+    visitor_share: float = 0.7  # share of questions rewritten the way visitors type (`visitor_question`)
+    navigation_share: float = 0.25  # share of candidate lists given a navigation line as a negative
+    own_repeats: int = 3  # each own question is seen this many times (with fresh negatives)
     own_questions: int = 0  # 0: all of them (a smaller number is for a quick check of the command)
     epochs: int = 1
     batch: int = 8  # questions per step
@@ -60,40 +64,77 @@ class Item:
     negatives: tuple[str, ...]
 
 
-def squad_items(folder: Path, count: int, negatives: int, rng: random.Random) -> list[Item]:
-    """Questions of SQuAD's tuning half: the sentence holding the answer against other sentences of its
-    article (half from its own paragraph when it has them)."""
+def squad_questions(folder: Path, seed: int) -> list[dict]:
+    """SQuAD's tuning-half questions in one seeded order: the reranker trains on the first ones
+    (`Recipe.squad_questions` + `Recipe.no_answer_questions`), the scorer on the rest (`eval.scorer`),
+    so that the scorer sees the reranker's logits on questions it never read."""
+    questions = [json.loads(line) for line in (folder / "questions.jsonl").open(encoding="utf-8")]
+    questions = [q for q in questions if int(q["doc_id"].split("-")[1]) in TUNE_ARTICLES]
+    random.Random(seed).shuffle(questions)
+    return questions
+
+
+def squad_paragraphs(folder: Path) -> dict[str, tuple[str, str, list[tuple[int, int]]]]:
+    """Tuning-half paragraphs: id -> (title, text, sentence offsets)."""
     paragraphs = {}
     for line in (folder / "corpus.jsonl").open(encoding="utf-8"):
         row = json.loads(line)
         if int(row["id"].split("-")[1]) in TUNE_ARTICLES:
-            spans = split_sentences(row["text"])
-            paragraphs[row["id"]] = (row["title"], row["text"], spans)
+            paragraphs[row["id"]] = (row["title"], row["text"], split_sentences(row["text"]))
+    return paragraphs
+
+
+def squad_items(folder: Path, recipe: Recipe, rng: random.Random, names: list[str]) -> list[Item]:
+    """Questions of SQuAD's tuning half, most in a visitor's form: the sentence holding the answer against
+    other sentences of its article (half from its own paragraph when it has them). Then as many again
+    with that sentence taken out, target "no answer" (`Recipe.no_answer_questions`), and each article's
+    title asked as a question, answered by its first sentence."""
+    paragraphs = squad_paragraphs(folder)
     by_article: dict[str, list[str]] = {}
     for pid in paragraphs:
         by_article.setdefault(pid.rsplit("-", 1)[0], []).append(pid)
-    questions = [json.loads(line) for line in (folder / "questions.jsonl").open(encoding="utf-8")]
-    questions = [q for q in questions if q["doc_id"] in paragraphs]
-    rng.shuffle(questions)
+
+    def sentence(pid: str, s: int, e: int) -> str:
+        title, text, _ = paragraphs[pid]
+        return candidate_text_record(title, text[s:e])
+
+    questions = squad_questions(folder, recipe.seed)
+    wanted = recipe.squad_questions + recipe.no_answer_questions
     items = []
-    for q in questions[:count]:
-        title, text, spans = paragraphs[q["doc_id"]]
+    for number, q in enumerate(questions[:wanted]):
+        _, text, spans = paragraphs[q["doc_id"]]
         at, length = q["answer_starts"][0], len(q["answers"][0])
         holding = [i for i, (s, e) in enumerate(spans) if s <= at and at + length <= e]
         if not holding:
             continue  # an answer across two sentences teaches nothing clear
-        sentence = lambda s, e, t=text, title=title: candidate_text_record(title, t[s:e])  # noqa: E731
-        own = [sentence(*spans[i]) for i in range(len(spans)) if i != holding[0]]
+        own = [sentence(q["doc_id"], *spans[i]) for i in range(len(spans)) if i != holding[0]]
         others = [
-            sentence(s, e, t)
+            sentence(pid, s, e)
             for pid in by_article[q["doc_id"].rsplit("-", 1)[0]]
             if pid != q["doc_id"]
-            for t, sp in [(paragraphs[pid][1], paragraphs[pid][2])]
-            for s, e in sp
+            for s, e in paragraphs[pid][2]
         ]
-        picked = rng.sample(own, min(len(own), negatives // 2))
-        picked += rng.sample(others, min(len(others), negatives - len(picked)))
-        items.append(Item(q["question"], sentence(*spans[holding[0]]), tuple(picked)))
+        picked = rng.sample(own, min(len(own), recipe.negatives // 2))
+        picked += rng.sample(others, min(len(others), recipe.negatives - len(picked)))
+        if rng.random() < recipe.navigation_share:
+            picked[-1] = navigation_fragment(names, rng)
+        asked = visitor_question(q["question"], rng, 1 - recipe.visitor_share)
+        positive = sentence(q["doc_id"], *spans[holding[0]]) if number < recipe.squad_questions else None
+        items.append(Item(asked, positive, tuple(picked)))
+    for article, pids in by_article.items():
+        title, text, spans = paragraphs[pids[0]]
+        first = sentence(pids[0], *spans[0])
+        strangers = [
+            sentence(p, s, e)
+            for a, ps in by_article.items()
+            if a != article
+            for p in ps[:2]
+            for s, e in paragraphs[p][2]
+        ]
+        for _ in range(4):
+            negatives = rng.sample(strangers, min(len(strangers), recipe.negatives - 1))
+            negatives.append(navigation_fragment(names, rng))
+            items.append(Item(title_question(title, rng), first, tuple(negatives)))
     return items
 
 
@@ -104,11 +145,10 @@ def candidate_text_record(title: str, sentence: str) -> str:
     return candidate_text(Document("squad#p", title, None, None, None, None, ""), title, sentence)
 
 
-def own_items(
-    sets: tuple[Path, ...], corpus: Path, negatives: int, repeats: int, rng: random.Random, limit: int = 0
-) -> list[Item]:
-    """The own tuning sets over the seed corpus; negatives are drawn from the 20 sentences MiniLM ranks
-    highest for the question (the ones the reranker will have to tell apart), the evidence's excluded."""
+def own_items(sets: tuple[Path, ...], corpus: Path, recipe: Recipe, rng: random.Random, names: list[str]) -> list[Item]:
+    """The own tuning sets over the seed corpus, most in a visitor's form; negatives are drawn from the 20
+    sentences MiniLM ranks highest for the question (the ones the reranker will have to tell apart), the
+    evidence's excluded. Then each section heading asked as a question, answered by its first sentence."""
     from index.embed import Encoder
 
     documents, _ = read_corpus(corpus)
@@ -119,7 +159,7 @@ def own_items(
         for s in seg.sentences
     ]
     questions = [q for path in sets for q in load_questions(path) if q.kind != "followup"]
-    questions = questions[:limit] if limit else questions
+    questions = questions[: recipe.own_questions] if recipe.own_questions else questions
     encoder = Encoder(model="minilm")
     sentence_vectors = encoder.encode(texts)
     question_vectors = encoder.encode([q.question for q in questions])
@@ -136,10 +176,30 @@ def own_items(
             if not positives:
                 continue
         ranked = [int(i) for i in np.argsort(-(sentence_vectors @ vector)) if int(i) not in positives][:20]
-        for _ in range(repeats):
+        for _ in range(recipe.own_repeats):
             positive = texts[rng.choice(positives)] if positives else None
-            items.append(Item(q.question, positive, tuple(texts[i] for i in rng.sample(ranked, negatives))))
+            negatives = [texts[i] for i in rng.sample(ranked, recipe.negatives)]
+            if rng.random() < recipe.navigation_share:
+                negatives[-1] = navigation_fragment(names, rng)
+            asked = visitor_question(q.question, rng, 1 - recipe.visitor_share)
+            items.append(Item(asked, positive, tuple(negatives)))
+    headings: dict[str, int] = {}
+    for i, s in enumerate(seg.sentences):
+        heading = seg.contexts[s.passage].split(" › ")[-1]
+        if heading and not heading.startswith("post "):
+            headings.setdefault(heading, i)
+    for heading, first in headings.items():
+        others = [i for i, s in enumerate(seg.sentences) if seg.contexts[s.passage].split(" › ")[-1] != heading]
+        negatives = [texts[i] for i in rng.sample(others, recipe.negatives - 1)] + [navigation_fragment(names, rng)]
+        items.append(Item(title_question(heading, rng), texts[first], tuple(negatives)))
     return items
+
+
+def heading_names(corpus: Path) -> list[str]:
+    """The section headings of a corpus: names for navigation lines."""
+    documents, _ = read_corpus(corpus)
+    seg = segment(documents)
+    return sorted({c.split(" › ")[-1] for c in seg.contexts if c and not c.split(" › ")[-1].startswith("post ")})
 
 
 def build_network(folder: Path, layers: int):
@@ -238,12 +298,16 @@ def run(recipe: Recipe, out: Path = MODELS, squad: Path = SQUAD, own: tuple[Path
     started = time.perf_counter()
     rng = random.Random(recipe.seed)
     base = model_path("minilm")
-    items = squad_items(squad, recipe.squad_questions, recipe.negatives, rng) if recipe.squad_questions else []
+    names = sorted({title for title, _, _ in squad_paragraphs(squad).values()})  # tuning-half titles only
+    if own:
+        names += heading_names(SEED_CORPUS)
+    items = squad_items(squad, recipe, rng, names) if recipe.squad_questions else []
     n_squad = len(items)
-    items += own_items(own, SEED_CORPUS, recipe.negatives, recipe.own_repeats, rng, recipe.own_questions) if own else []
+    items += own_items(own, SEED_CORPUS, recipe, rng, names) if own else []
     say(
-        f"{n_squad} SQuAD tuning questions, {len(items) - n_squad} items from the own sets ({', '.join(p.name for p in own)})"
+        f"{n_squad} SQuAD tuning items, {len(items) - n_squad} items from the own sets ({', '.join(p.name for p in own)})"
     )
+    digest = hashlib.sha256("\n".join(f"{i.question}\t{i.positive}\t{i.negatives}" for i in items).encode()).hexdigest()
     tokenizer = pair_tokenizer(base, recipe.max_pieces)
     network = build_network(base, recipe.layers)
     train(network, tokenizer, items, recipe, say)
@@ -262,6 +326,7 @@ def run(recipe: Recipe, out: Path = MODELS, squad: Path = SQUAD, own: tuple[Path
         "trained_on": {
             "squad_tuning_questions": n_squad,
             "own_items": len(items) - n_squad,
+            "items_sha256": digest,
             "own_sets": {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in own},
         },
         "seconds": round(seconds, 1),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -16,36 +15,21 @@ from index.query_encoder import OnnxEncoder, manifest_model, query_encoder
 from index.store import StoredIndex, damaged, live_folder, read_index
 from index.tables import DocumentsById
 from index.tokenize import tokenize
-from qa.answer_type import answer_type, holds
-from qa.extract import (
-    PassageEvidence,
-    PassageSignals,
-    Span,
-    known_share,
-    passage_spans,
-    pick_spans,
-    piece_matrix,
-    term_weights,
-)
+from qa.extract import Span, known_share, lexical_overlap, numbering, pick_spans, piece_matrix, term_weights, windows
 from qa.fusion import reciprocal_rank_fusion
 from qa.links import text_fragment
-from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin, unknown_names
+from qa.question import NOTHING_ASKED, OTHER_SCRIPT, clean_question, mostly_latin, normal_form
 from qa.reranker import Reranker, candidate_text
 from qa.retrievers import BM25Retriever, DenseRetriever, SentenceDenseRetriever
+from qa.scorer import FEATURES, SCORER_FILE, Scorer
 from qa.settings import Settings
 from qa.sources import SourceNames
 from qa.types import Answer, Excerpt, Hit, Quote, citation
-from qa.word_vectors import RelatedWords, load_word_vectors
 
 NOT_ANSWERED = "The corpus does not answer this."
 # A question about a named document as a whole; {} is the document's citation (`qa.types.citation`).
 ABOUT_DOCUMENT = "Quotes cannot describe a whole document; please ask what you want to know from it. It is: {}"
 LEAD_IN_WORDS = 80  # a second sentence of context joins only while the two stay this short
-
-
-def never_mentioned(names: list[str]) -> str:
-    listed = " or ".join(f"“{name}”" for name in names)
-    return f"The corpus does not answer this: it never mentions {listed}."
 
 
 class Engine:
@@ -57,11 +41,13 @@ class Engine:
         settings: Settings,
         encoder: Encoder | OnnxEncoder | None = None,
         reranker: Reranker | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.settings = settings
         self.stored = stored
         self.encoder = encoder or Encoder(model=manifest_model(stored.manifest))
-        self.reranker = reranker or Reranker(threads=settings.threads)
+        self.reranker = reranker or Reranker(settings.models, threads=settings.threads)
+        self.scorer = scorer or Scorer.load(settings.models / SCORER_FILE.name)
         self.build: str | None = None  # the build folder's name, when loaded from an index directory
         table = stored.documents
         self.documents = DocumentsById(table)  # doc_id -> Document, read when asked for
@@ -70,30 +56,24 @@ class Engine:
         self.sentence_vectors = stored.sentence_vectors
         self.passage_vectors = stored.passage_vectors
         self.sentence_passage = stored.sentence_passage
-        passage_documents = stored.passages.rows[:, 0]
-        # Each document's first passage (passages are in document order): an opening states what its
-        # document is about (`spans`).
-        self.openings = np.searchsorted(passage_documents, np.arange(len(table)))
-        self.passage_documents = passage_documents
-        self.is_record = table.records  # per document, whether it is a record of a collection
+        self.passage_documents = stored.passages.rows[:, 0]
         self.sentence_words = stored.sentence_words
-        # Whether a sentence opens by pointing back (`index.lead_in`): inside a passage it continues the
-        # sentence before (quote scoring), and it brings that sentence along as context (`lead_in`).
+        # Whether a sentence opens by pointing back (`index.lead_in`): it brings the sentence before it
+        # along as context (`lead_in`).
         self.continues = stored.continues
-        # A sentence's terms, read when it is a candidate: a record's sentences are about its title
-        # (see `index.build`), so the title's terms count as theirs.
+        # A sentence's terms and numbering, read when it is a candidate (`_sentence_terms`).
         self.sentence_terms = lru_cache(maxsize=65536)(self._sentence_terms)
+        # A passage's heading terms: its document's title and its heading path.
+        self.heading_terms = lru_cache(maxsize=65536)(self._heading_terms)
+        self.opening = lru_cache(maxsize=65536)(self._opening)
         self.dense = DenseRetriever(stored.passage_index, self.encode)
         self.dense_sentences = SentenceDenseRetriever(stored.sentence_index, self.sentence_passage, self.encode)
         self.encode_cached = lru_cache(maxsize=512)(self._encode)
-        # GloVe vectors for the question words a quote says otherwise (None when not installed).
-        self.word_vectors = load_word_vectors(settings.word_vectors)
-        self.related = (
-            RelatedWords(self.word_vectors, self.sentence_text, settings.related_floor) if self.word_vectors else None
-        )
 
     @classmethod
-    def load(cls, settings: Settings, encoder: Encoder | OnnxEncoder | None = None) -> Engine:
+    def load(
+        cls, settings: Settings, encoder: Encoder | OnnxEncoder | None = None, scorer: Scorer | None = None
+    ) -> Engine:
         """The index at `settings.index`, checked against the corpus and the model. Questions are encoded
         by `encoder`, or by the network the build exported (`index.query_encoder`), without torch."""
         out = Path(settings.index)
@@ -105,16 +85,28 @@ class Engine:
                 encoder = query_encoder(folder, stored.manifest, threads=settings.threads)
             except IndexMismatch as exc:
                 raise damaged(out, str(exc), settings.corpus) from exc
-        engine = cls(stored, settings, encoder, Reranker(threads=settings.threads))
+        reranker = Reranker(settings.models, threads=settings.threads)
+        engine = cls(stored, settings, encoder, reranker, scorer or Scorer.load(settings.models / SCORER_FILE.name))
         engine.build = folder.name
         return engine
 
-    def _sentence_terms(self, i: int) -> frozenset[str]:
-        terms = set(tokenize(self.sentence_text(i)))
-        passage = int(self.sentence_passage[i])
-        if self.is_record[self.passage_documents[passage]]:
-            terms.update(tokenize(self.stored.contexts[passage]))
-        return frozenset(terms)
+    def _sentence_terms(self, i: int) -> tuple[frozenset[str], int, int]:
+        """The sentence's BM25 terms, and its numbering (`qa.extract.numbering`)."""
+        text = self.sentence_text(i)
+        return (frozenset(tokenize(text)), *numbering(text))
+
+    def _opening(self, passage: int) -> int:
+        """The passage that opens the passage's document; for a record of a collection, the opening of
+        the first record in the run of records under the same title (a Wikipedia article's lede)."""
+        table, doc = self.stored.documents, int(self.passage_documents[passage])
+        title = table[doc].title
+        while title and doc > 0 and table[doc - 1].title == title:
+            doc -= 1
+        return int(np.searchsorted(self.passage_documents, doc))
+
+    def _heading_terms(self, passage: int) -> frozenset[str]:
+        doc = self.documents[self.stored.passages[passage].doc_id]
+        return frozenset(tokenize(f"{doc.title or ''} {self.stored.contexts[passage]}"))
 
     def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         pick = partial(question_pieces, asking_weight=self.settings.asking_weight)
@@ -167,84 +159,94 @@ class Engine:
         (stems, as BM25 sees them)."""
         return {t: self.stored.synonyms[t] for t in dict.fromkeys(tokenize(query)) if t in self.stored.synonyms}
 
-    def confidence(self, query: str) -> tuple[float, int | None]:
-        """The best cosine of the question with any sentence of the corpus, and that sentence's passage.
-        Abstention reads it with the reranker's logit (`answer`)."""
-        found = self.dense_sentences.sentences(query, self.settings.candidates)  # the search retrieval made
-        if not found:
-            return float("-inf"), None
-        sentence, cosine = found[0]
-        return cosine, int(self.sentence_passage[sentence])
-
-    def spans(self, query: str, hits: list[Hit], must: int | None = None, wanted: str | None = None) -> list[Span]:
-        """Candidate spans from each of the top passages (and from passage `must`), see `passage_spans`."""
-        if not hits:
-            return []
+    def candidates(self, query: str, hits: list[Hit]) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """Every candidate span (`qa.extract.windows`) of the best `settings.passages` passages and of the
+        passages that open their documents (`opening`), as (first, last) sentence numbers, with its row
+        of `qa.scorer.FEATURES` (the reader's logit left 0). An opening often answers a vague question
+        ("who is genghis khan") without sharing its words; whether it does is the scorer's call."""
+        top = hits[: self.settings.passages]
+        if not top:
+            return [], np.zeros((0, len(FEATURES)))
+        fused = {h.index: h.score for h in hits}
+        seen = {h.index for h in top}
+        for opening in dict.fromkeys(self.opening(h.index) for h in hits[: self.settings.passages]):
+            if opening not in seen:
+                seen.add(opening)
+                top.append(Hit(opening, fused.get(opening, 0.0)))
         q_vec = self.encode(query)
-        terms, share = self.question_terms(query)
-        weights = self.settings.weights.seeing(share)
-        wanted = wanted or answer_type(query)
-        top = hits[: self.settings.rerank]
-        # The passage of the closest sentence, and the opening passage of each document found: an opening
-        # states what its document is about (the article's lede: when, who, what; the thread's first post:
-        # who its author is), which questions ask for but seldom in its words.
-        openings = [int(self.openings[d]) for d in dict.fromkeys(int(self.passage_documents[h.index]) for h in top)]
-        for extra in [*([must] if must is not None else []), *openings]:
-            if all(h.index != extra for h in top):
-                top.append(Hit(extra, min(h.score for h in top)))
+        terms, _ = self.question_terms(query)
         best_fused = max(h.score for h in top) or 1.0
         keywords = self.bm25.query_scores(query)
-        best_keywords = max(keywords[h.index] for h in top)
+        best_keywords = max(float(keywords[h.index]) for h in top)
         groups = [np.arange(p.first_sentence, p.last_sentence) for p in (self.stored.passages[h.index] for h in top)]
+        ids = np.concatenate(groups)
         # One product for the pieces of every candidate sentence, split back per passage.
-        matched = piece_matrix(self.pieces(query), *self.stored.sentence_tokens.gather(np.concatenate(groups)))
-        bounds = np.cumsum([len(g) for g in groups])[:-1]
-        per_passage = np.split(matched, bounds, axis=1)
-        order, related = self.related.credit(query, terms, np.concatenate(groups)) if self.related else ((), None)
-        per_passage_related = np.split(related, bounds, axis=1) if related is not None else [None] * len(groups)
-        spans = []
-        for hit, ids, pieces, near in zip(top, groups, per_passage, per_passage_related, strict=True):
-            evidence = PassageEvidence(
-                first=int(ids[0]),
-                dense=np.asarray(self.sentence_vectors[ids]) @ q_vec,
-                pieces=pieces,
-                terms=[self.sentence_terms(int(i)) for i in ids],
-                typed=np.array([holds(self.sentence_text(i), wanted) for i in ids], dtype=np.float64),
-                words=self.sentence_words[ids],
-                continues=self.continues[ids],
-                related=near,
-                related_terms=order,
-                passage=PassageSignals(
-                    cosine=float(self.passage_vectors[hit.index] @ q_vec),
-                    prior=hit.score / best_fused,
-                    keywords=float(keywords[hit.index] / best_keywords) if best_keywords > 0 else 0.0,
-                ),
-            )
-            spans.extend(passage_spans(evidence, terms, weights, self.settings.rules))
-        return spans
+        matched = piece_matrix(self.pieces(query), *self.stored.sentence_tokens.gather(ids))
+        dense = np.asarray(self.sentence_vectors[ids]) @ q_vec
+        words = np.asarray(self.sentence_words[ids])
+        info = [self.sentence_terms(int(i)) for i in ids]
+        spans, rows, at = [], [], 0
+        for hit, group in zip(top, groups, strict=True):
+            n = len(group)
+            passage_cosine = float(self.passage_vectors[hit.index] @ q_vec)
+            heading = lexical_overlap(terms, self.heading_terms(hit.index))
+            keyword = float(keywords[hit.index]) / best_keywords if best_keywords > 0 else 0.0
+            for lo, hi in windows(words[at : at + n]):
+                a, b = at + lo, at + hi
+                held = frozenset().union(*(t for t, _, _ in info[a:b]))
+                numbered = sum(c for _, c, _ in info[a:b]) / max(1, sum(w for _, _, w in info[a:b]))
+                spans.append((int(group[lo]), int(group[hi - 1]) + 1))
+                rows.append(
+                    (
+                        0.0,
+                        float(dense[a:b].max()),
+                        passage_cosine,
+                        float(matched[:, a:b].max(axis=1).mean()) if len(matched) else 0.0,
+                        lexical_overlap(terms, held),
+                        heading,
+                        keyword,
+                        hit.score / best_fused,
+                        float(words[a:b].sum()) / 50.0,
+                        numbered,
+                        float(self.opening(hit.index) == hit.index),
+                    )
+                )
+            at += n
+        return spans, np.array(rows, dtype=np.float64)
 
-    def reread(self, query: str, spans: list[Span]) -> list[Span]:
-        """The best `settings.reread` spans, each rescored with the reranker's reading of the question and
-        the span together (`qa.reranker`): score + `reader_weight` × its logit. The others are dropped: a
-        quote is one the reranker has read."""
-        ranked = sorted(spans, key=lambda s: -s.score)
-        documents = {int(self.passage_documents[self.sentence_passage[s.first]]) for s in ranked}
-        opening = {int(self.openings[d]) for d in documents if not self.is_record[d]}
-        top = ranked[: self.settings.reread]
-        # A document's opening is always read: it states what the rest is about, seldom in a question's words.
-        # Not a record's (a gloss, a paragraph of a collection): it is the whole record, about its title.
-        top += [s for s in ranked[self.settings.reread :] if self.sentence_passage[s.first] in opening]
-        if not top:
+    def score(self, query: str, hits: list[Hit], timings: dict[str, float] | None = None) -> list[Span]:
+        """The spans the reranker reads, each with the scorer's probability that it answers the question.
+
+        The scorer without the reader's term (`Scorer.shortlist`) picks the `settings.reread` best
+        candidates; the reranker reads those with the question (`span_text`); the scorer turns all the
+        features into a probability. `timings` gets the milliseconds of the candidates and of the rest."""
+        t0 = time.perf_counter()
+        spans, rows = self.candidates(query, hits)
+        t1 = time.perf_counter()
+        if timings is not None:
+            timings["candidates"] = (t1 - t0) * 1000
+            timings["rerank"] = 0.0
+        if not spans:
             return []
-        logits = self.reranker.score(query, [self.span_text(s) for s in top])
-        weight = self.settings.reader_weight
+        short = np.argsort(-self.scorer.shortlist.logit(rows), kind="stable")[: self.settings.reread]
+        rows = rows[short]
+        spans = [spans[i] for i in short]
+        rows[:, FEATURES.index("reader")] = self.reranker.score(
+            query, [self.span_text(first, last) for first, last in spans]
+        )
+        probability = self.scorer.answer.probability(rows)
+        if timings is not None:
+            timings["rerank"] = (time.perf_counter() - t1) * 1000
+        dense, reader = rows[:, FEATURES.index("dense")], rows[:, FEATURES.index("reader")]
         return [
-            replace(s, score=s.score + weight * float(r), reader=float(r)) for s, r in zip(top, logits, strict=True)
+            Span(first, last, float(p), float(d), float(r))
+            for (first, last), p, d, r in zip(spans, probability, dense, reader, strict=True)
         ]
 
-    def span_text(self, span: Span) -> str:
-        """What the reranker reads for a span: where it stands (`candidate_text`), then its sentences."""
-        first, last = self.stored.sentences[span.first], self.stored.sentences[span.last - 1]
+    def span_text(self, first_sentence: int, last_sentence: int) -> str:
+        """What the reranker reads for sentences first..last-1: where they stand (`candidate_text`), then
+        their text."""
+        first, last = self.stored.sentences[first_sentence], self.stored.sentences[last_sentence - 1]
         doc = self.documents[first.doc_id]
         return candidate_text(doc, self.stored.contexts[first.passage], doc.text[first.start : last.end])
 
@@ -305,12 +307,14 @@ class Engine:
     ) -> Answer:
         """Answer `question`; `search` is the text to retrieve with when it differs (a resolved follow-up).
 
-        `threshold` overrides the abstention threshold (the evaluation runs with -inf to see every score).
-        """
+        The question is read in its typed-alike form (`normal_form`: lower case, no trailing "?", "." or
+        "!"), so the answer does not change with how it was typed. `threshold` overrides the scorer's
+        (the evaluation runs with -inf to see every score)."""
         started = time.perf_counter()
         settings = self.settings
         question = clean_question(question, settings.max_question_chars)
-        query = clean_question(search, settings.max_question_chars) if search else question
+        asked = normal_form(question)
+        query = normal_form(clean_question(search, settings.max_question_chars)) if search else asked
         if not search:  # "what does she do", asked first, on a corpus with one author: about the author
             query = self.sources.resolve_author(query)
         if not mostly_latin(query):
@@ -329,37 +333,19 @@ class Engine:
         timings["encode"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         hits = self.rank(looked_for, mode or settings.mode)
-        cosine, best_passage = self.confidence(looked_for)
         if named:  # "according to the thread": quote that document only
             hits = [h for h in hits if self.stored.passages[h.index].doc_id in named]
-            if best_passage is not None and self.stored.passages[best_passage].doc_id not in named:
-                best_passage = None
         timings["retrieve"] = (time.perf_counter() - t0) * 1000
-        t0 = time.perf_counter()
-        # A follow-up's own opening says what it asks for ("Since when?" after "Who is blocking it?").
-        spans = self.spans(looked_for, hits, best_passage, wanted=answer_type(question))
-        timings["extract"] = (time.perf_counter() - t0) * 1000
-        t0 = time.perf_counter()
-        spans = self.reread(looked_for, spans)
-        timings["rerank"] = (time.perf_counter() - t0) * 1000
-        # Abstention reads the best sentence's cosine and what the reranker made of the best span: a
-        # logit below 0 says it found no answer there (`qa.reranker`).
-        best_reader = max(spans, key=lambda s: s.score).reader if spans else 0.0
-        confidence = cosine + settings.reader_confidence * best_reader
-        threshold = settings.threshold if threshold is None else threshold
-        # Not a matter of the threshold, so none lifts these (the evaluation's -inf included).
-        # A name of two words or more that the corpus lacks is refused outright ("Vladimir Putin"); a
-        # one-word name may be said another way ("Baku" for Azerbaijan), so it needs a strong match.
-        unknown = unknown_names(looked_for, self.bm25.idf, self.stored.synonyms)
-        weak = cosine < settings.strong_cosine
-        unknown = [n for n in unknown if " " in n] or (unknown if weak else [])
-        foreign = self.question_terms(looked_for)[1] <= settings.foreign_share and weak
+        spans = self.score(looked_for, hits, timings)
+        # One calibrated probability decides: the best span's, that it answers the question.
+        confidence = max((s.score for s in spans), default=0.0)
+        threshold = self.scorer.threshold if threshold is None else threshold
         chosen = []
-        if confidence >= threshold and not unknown and not foreign:
-            chosen = pick_spans(spans, k or settings.quotes, settings.quote_floor, settings.quote_margin)
+        if spans and confidence >= threshold:
+            chosen = pick_spans(spans, k or settings.quotes, min(threshold, self.scorer.also))
         related: list[Quote] = []
         if not chosen:
-            related = [self.quote(s) for s in pick_spans(spans, k or settings.quotes, float("-inf"), float("inf"))]
+            related = [self.quote(s) for s in pick_spans(spans, k or settings.quotes, float("-inf"))]
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(
             question=question,
@@ -367,8 +353,11 @@ class Engine:
             abstained=not chosen,
             confidence=round(confidence, 4),
             related=related,
-            notice=(never_mentioned(unknown) if unknown else NOT_ANSWERED) if not chosen else None,
-            searched=query if query != question else None,
+            notice=NOT_ANSWERED if not chosen else None,
+            # What was searched, as typed: a resolved follow-up, or the question with its author named.
+            searched=clean_question(search, settings.max_question_chars)
+            if search
+            else (query if query != asked else None),
             only_from=sorted(self.documents[d].title for d in named),
             timings_ms=timings,
         )

@@ -71,7 +71,7 @@ class Answer:
     question: str
     quotes: list[Quote]
     abstained: bool
-    # best sentence cosine + `reader_confidence` × the reranker logit of the best span; abstention compares it
+    # the scorer's probability that the best span answers (`qa.scorer`); abstention compares it with its threshold
     confidence: float = 0.0
     related: list[Quote] = field(default_factory=list)  # closest passages when abstaining, never answers
     notice: str | None = None  # fixed interface text, e.g. why the system abstained

@@ -17,7 +17,7 @@ def run_cli(args, stdin=None):
 def test_cli_json_lines_from_standard_input(seed_index):
     done = run_cli(
         ["ask", "--json", "--index", str(seed_index)],
-        stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nWho won the 2018 World Cup?\n   \n",
+        stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nHow do I bake sourdough bread?\n   \n",
     )
     assert done.returncode == 1, done.stderr  # the blank lines were refused
     lines = [json.loads(line) for line in done.stdout.splitlines()]
@@ -51,10 +51,10 @@ def test_cli_prints_quote_then_citation(seed_index):
 def test_cli_text_from_standard_input_puts_each_question_above_its_answer(seed_index):
     done = run_cli(
         ["ask", "--index", str(seed_index)],
-        stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nWho won the 2018 World Cup?\n",
+        stdin="How many days was Nagorno-Karabakh shelled in 2020?\n\nHow do I bake sourdough bread?\n",
     )
     out = done.stdout
-    shelled, cup = out.index("Q: How many days was"), out.index("Q: Who won the 2018 World Cup?")
+    shelled, cup = out.index("Q: How many days was"), out.index("Q: How do I bake sourdough bread?")
     assert shelled < out.index("44 days") < cup < out.index("The corpus does not answer this.")
     assert out.count("Q: ") == 2 and "error" not in out  # as text, a blank line is skipped
 
@@ -63,7 +63,7 @@ def test_cli_text_shows_the_sentence_a_quote_points_back_to_before_it(engine):
     from qa.__main__ import render_text
 
     text = render_text(engine.answer("What intimidation tactics do the protesters use?"))
-    assert text.index("1. (just before it: “There is overwhelming evidence") < text.index("“They use and broadcast")
+    assert text.index("1. (just before it: “There is overwhelming evidence") < text.index("“They ")
 
 
 def test_the_sentence_before_a_quote_is_not_shown_again_right_under_itself(engine):
@@ -72,7 +72,7 @@ def test_the_sentence_before_a_quote_is_not_shown_again_right_under_itself(engin
     from qa.types import Answer
     from ui.render import quotes_html
 
-    she = engine.answer("What intimidation tactics do the protesters use?").quotes[0]  # "They use …"
+    she = engine.answer("What intimidation tactics do the protesters use?").quotes[0]  # "They …"
     before = replace(she, start=she.context.start, end=she.context.end, text=she.context.text, context=None)
     other = engine.answer("Why are schools closed?").quotes[0]
     lead = f"Just before it: “{she.context.text}"

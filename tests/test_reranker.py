@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,8 @@ def test_the_training_command_runs_end_to_end_and_its_onnx_scores_as_torch_does(
         str(tmp_path / "data"),
         "--squad-questions",
         "2",
+        "--no-answer-questions",
+        "0",
         "--own-questions",
         "3",
         "--own-repeats",
@@ -90,10 +93,12 @@ def test_the_training_command_runs_end_to_end_and_its_onnx_scores_as_torch_does(
     ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "2 SQuAD tuning questions, 3 items from the own sets" in done.stdout, done.stdout
+    # 2 questions and the article's title asked 4 ways; 3 own questions and each section heading of the seeds
+    said = re.search(r"(\d+) SQuAD tuning items, (\d+) items from the own sets", done.stdout)
+    assert said and int(said[1]) == 2 + 4 and int(said[2]) > 3, done.stdout
     assert "Wrote " in done.stdout and Reranker(tmp_path / "cli").recipe["recipe"]["layers"] == 1
 
-    recipe = Recipe(layers=1, squad_questions=2, own_questions=2, own_repeats=1)
+    recipe = Recipe(layers=1, squad_questions=2, no_answer_questions=0, own_questions=2, own_repeats=1)
     trained = run(
         recipe, out=tmp_path / "api", squad=tmp_path / "data" / "squad11_dev", own=OWN_SETS, say=lambda _: None
     )

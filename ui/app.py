@@ -10,7 +10,7 @@ from ui.handler import ANSWER_QUOTES, Conversation, ask_api, quote_choices, resp
 from ui.render import corpus_html
 
 EXAMPLES = [
-    "When did the blockade start?",
+    "How long has the Lachin corridor been blocked?",
     "What about the gas?",
     "How many children are stranded in Armenia?",
     "Why is the author usually quiet on the conflict?",
