@@ -27,15 +27,13 @@ class Result:
     verbatim: list[bool]  # per quote: is it exactly the document text at its offsets?
     confidence: float  # what abstention compares with the threshold: the best span's probability
     latency_ms: float
-    also: float = float("-inf")  # a further quote is shown from this probability (or the threshold) up
 
     def kept(self, threshold: float) -> list[int]:
         """Indices of the quotes shown at this threshold (none when the system abstains): the best, and the
-        others whose own probability reaches `also` or the threshold (`Engine.answer`)."""
+        others whose own probability reaches the threshold (`Engine.answer`)."""
         if self.confidence < threshold or not self.quotes:
             return []
-        floor = min(threshold, self.also)
-        return [0] + [i for i in range(1, len(self.quotes)) if self.quotes[i].score >= floor]
+        return [0] + [i for i in range(1, len(self.quotes)) if self.quotes[i].score >= threshold]
 
 
 def run(engine: Engine, questions: list[EvalQuestion], mode: str, progress: bool = False) -> list[Result]:
@@ -63,9 +61,7 @@ def run(engine: Engine, questions: list[EvalQuestion], mode: str, progress: bool
             for quote in answer.quotes
         ]
         verbatim = [texts[quote.doc_id][quote.start : quote.end] == quote.text for quote in answer.quotes]
-        results.append(
-            Result(q, searched[q.id], answer.quotes, hits, verbatim, answer.confidence, latency, engine.scorer.also)
-        )
+        results.append(Result(q, searched[q.id], answer.quotes, hits, verbatim, answer.confidence, latency))
     return results
 
 

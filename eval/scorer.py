@@ -64,7 +64,7 @@ class Asked:
 
 def blank_scorer() -> Scorer:
     zero = Linear(SHORTLIST, np.zeros(len(SHORTLIST)), 0.0)
-    return Scorer(Linear(FEATURES, np.zeros(len(FEATURES)), 0.0), zero, 0.5, 0.5, {})
+    return Scorer(Linear(FEATURES, np.zeros(len(FEATURES)), 0.0), zero, 0.5, {})
 
 
 def engine_for(index: Path, corpus: Path | None, models: Path | None) -> Engine:
@@ -220,7 +220,7 @@ def run(models: Path, data: Data = Data(), out: Path | None = None, say=print) -
     answer = calibrate(fit(read, FEATURES), read)
     named = ", ".join(f"{n} {w:+.3f}" for n, w in zip(FEATURES, answer.weights, strict=True))
     say(f"answer model: {named}, bias {answer.bias:+.3f}")
-    curves = threshold_curves(models, Scorer(answer, shortlist, 0.5, 0.5, {}), data)
+    curves = threshold_curves(models, Scorer(answer, shortlist, 0.5, {}), data)
     threshold = choose_threshold(curves)
     for name, rows_ in curves.items():
         say(
@@ -245,7 +245,7 @@ def run(models: Path, data: Data = Data(), out: Path | None = None, say=print) -
         "fit": "listwise",
         "seconds": round(time.perf_counter() - started, 1),
     }
-    scorer = Scorer(answer, shortlist, threshold, threshold, recipe)
+    scorer = Scorer(answer, shortlist, threshold, recipe)
     target = (out or models) / SCORER_FILE.name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(scorer.to_json(), indent=2) + "\n", encoding="utf-8")

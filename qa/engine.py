@@ -237,10 +237,9 @@ class Engine:
         probability = self.scorer.answer.probability(rows)
         if timings is not None:
             timings["rerank"] = (time.perf_counter() - t1) * 1000
-        dense, reader = rows[:, FEATURES.index("dense")], rows[:, FEATURES.index("reader")]
+        dense = rows[:, FEATURES.index("dense")]
         return [
-            Span(first, last, float(p), float(d), float(r))
-            for (first, last), p, d, r in zip(spans, probability, dense, reader, strict=True)
+            Span(first, last, float(p), float(d)) for (first, last), p, d in zip(spans, probability, dense, strict=True)
         ]
 
     def span_text(self, first_sentence: int, last_sentence: int) -> str:
@@ -342,7 +341,7 @@ class Engine:
         threshold = self.scorer.threshold if threshold is None else threshold
         chosen = []
         if spans and confidence >= threshold:
-            chosen = pick_spans(spans, k or settings.quotes, min(threshold, self.scorer.also))
+            chosen = pick_spans(spans, k or settings.quotes, threshold)
         related: list[Quote] = []
         if not chosen:
             related = [self.quote(s) for s in pick_spans(spans, k or settings.quotes, float("-inf"))]

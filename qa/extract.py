@@ -26,7 +26,6 @@ class Span:
     last: int
     score: float  # the scorer's probability that the span answers the question
     relevance: float  # the cosine of the question and its best sentence
-    reader: float = 0.0  # the reranker's logit for the question and the span
 
 
 def windows(words: np.ndarray) -> list[tuple[int, int]]:

@@ -46,7 +46,7 @@ class ScorerMissing(IndexMismatch):
 
 def weights_digest(body: dict) -> str:
     """The sha256 of the fitted numbers, in one canonical JSON form."""
-    fitted = {k: body[k] for k in ("answer", "shortlist", "threshold", "also")}
+    fitted = {k: body[k] for k in ("answer", "shortlist", "threshold")}
     return hashlib.sha256(json.dumps(fitted, sort_keys=True).encode()).hexdigest()
 
 
@@ -78,8 +78,7 @@ class Linear:
 class Scorer:
     answer: Linear  # all FEATURES: the probability that a span answers
     shortlist: Linear  # the same without the reader: which spans the reranker reads
-    threshold: float  # answer when the best span's probability reaches it
-    also: float  # a further quote is shown when its own probability reaches this (or the threshold)
+    threshold: float  # answer when the best span's probability reaches it; a further quote when its own does
     recipe: dict
 
     @classmethod
@@ -93,14 +92,13 @@ class Scorer:
                 "with `python -m eval train-scorer`."
             )
         answer, shortlist = Linear.from_json(body["answer"]), Linear.from_json(body["shortlist"])
-        return cls(answer, shortlist, body["threshold"], body["also"], body["recipe"])
+        return cls(answer, shortlist, body["threshold"], body["recipe"])
 
     def to_json(self) -> dict:
         body = {
             "answer": self.answer.to_json(),
             "shortlist": self.shortlist.to_json(),
             "threshold": self.threshold,
-            "also": self.also,
         }
         body = json.loads(json.dumps(body))  # the numbers as they will be read back
         return {**body, "sha256": weights_digest(body), "recipe": self.recipe}

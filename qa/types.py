@@ -36,7 +36,7 @@ class Quote:
     text: str
     locator: str
     score: float  # ranking score (mixed signals); higher is better
-    relevance: float  # cosine of the question and the quote's best sentence; abstention looks at this
+    relevance: float  # cosine of the question and the quote's best sentence (shown; the scorer decides)
     title: str
     author: str | None
     publisher: str | None

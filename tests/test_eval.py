@@ -133,7 +133,7 @@ def test_runner_arithmetic_on_a_tiny_corpus_with_a_fake_encoder(tmp_path):
     # A hand-set scorer: p = sigmoid(shared words + the best sentence's cosine - 1), answered from 0.5.
     answer = Linear(FEATURES, np.array([1.0 if n in ("reader", "dense") else 0.0 for n in FEATURES]), -1.0)
     shortlist = Linear(SHORTLIST, np.array([1.0 if n == "dense" else 0.0 for n in SHORTLIST]), 0.0)
-    scorer = Scorer(answer, shortlist, 0.5, 0.5, {})
+    scorer = Scorer(answer, shortlist, 0.5, {})
     engine = Engine(loaded.stored, loaded.settings, encoder, reranker=SharedWords(), scorer=scorer)
     questions = [
         # Every word of the question is in the evidence's sentence: first quote.
