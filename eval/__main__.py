@@ -3,8 +3,10 @@
     python -m eval [--mode bm25|dense|hybrid|all] [--questions FILE] [--index DIR] [--json FILE]
     python -m eval squad --split tune|test [--data DIR] [--limit N] [--models DIR]
     python -m eval beir scifact [--split test|train] [--data DIR]
-    python -m eval latency --index DIR --questions FILE   (one question per line; times only)
+    python -m eval latency --index DIR --questions FILE [--threads N]   (one question per line; times only)
     python -m eval train-reranker [--out DIR] [--layers N] [--squad-questions N] [--own-repeats N] [--no-own]
+    python -m eval reexport-reranker [--models DIR]   (the shipped reranker's weights in the current graph)
+    python -m eval distill-reranker [--teacher DIR] [--out DIR] [--keep 0 2 4 5]   (a smaller reader taught by the full one)
     python -m eval train-scorer [--models DIR] [--no-own]   (after train-reranker; needs the SQuAD index)
     python -m eval ann [--index DIR] [--sizes N ...]   (HNSW against flat: recall@10, build and search time)
     python -m eval load --url URL [--api http|gradio] (--clients C --questions Q | --rate R --seconds S)
@@ -180,12 +182,15 @@ def latency_command(args) -> int:
     from eval.latency import measure, read_questions
     from eval.report import table
 
-    result = measure(args.index, read_questions(args.questions), recall=not args.no_recall)
+    result = measure(
+        args.index, read_questions(args.questions), recall=not args.no_recall, models=args.models, threads=args.threads
+    )
     kinds = result["vector_index"] or {}
     print(
         f"{result['documents']} documents, {result['passages']} passages, {result['sentences']} sentences "
         f"(vector search: passages {kinds.get('passages', 'flat')}, sentences {kinds.get('sentences', 'flat')}); "
-        f"{result['questions']} questions, {result['timed']} searched\n"
+        f"{result['questions']} questions, {result['timed']} searched; each network on {result['threads']} "
+        f"thread{'s' if result['threads'] > 1 else ''}\n"
         f"engine loaded in {result['load_s']:.2f} s (warm-up {result['warm_up_s']:.2f} s); "
         f"resident memory after the questions {result['rss_mb']:.0f} MB: {result['anon_mb']:.0f} MB the "
         f"process's own, {result['file_mb']:.0f} MB mapped files (the index, libraries: page cache); peak {result['peak_mb']:.0f} MB\n"
@@ -196,6 +201,24 @@ def latency_command(args) -> int:
         print(f"HNSW recall@10 against exact search, {part}: {recall:.3f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return 0
+
+
+def reexport_command(args) -> int:
+    from eval.train_reranker import reexport
+
+    reexport(args.models)
+    return 0
+
+
+def distill_command(args) -> int:
+    from eval.distill import Lessons, run
+    from eval.train_reranker import SQUAD
+
+    given = (("keep", tuple(args.keep or ())), ("squad_questions", args.squad_questions))
+    lessons = Lessons(**{k: v for k, v in given if v})
+    squad = Path(args.data) / "squad11_dev" if args.data else SQUAD
+    run(lessons, teacher=args.teacher, out=args.out, squad=squad)
     return 0
 
 
@@ -301,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--index", type=Path, required=True, help="index directory")
         parser.add_argument("--questions", type=Path, required=True, help="text file, one question per line")
         parser.add_argument("--no-recall", action="store_true", help="skip the recall of approximate vector search")
+        parser.add_argument("--models", type=Path, help="folder of the reranker and scorer (default: qa/models)")
+        parser.add_argument("--threads", type=at_least_one, help="threads for each network (default: one per core)")
         parser.add_argument("--json", type=Path, help="also write the figures to this file")
         handler = latency_command
     elif argv[:1] == ["train-reranker"]:
@@ -317,6 +342,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--epochs", type=at_least_one)
         parser.add_argument("--no-own", action="store_true", help="train on SQuAD only")
         handler = train_command
+    elif argv[:1] == ["reexport-reranker"]:
+        from qa.reranker import MODELS
+
+        parser.add_argument("benchmark")
+        parser.add_argument("--models", type=Path, default=MODELS, help=f"the reranker's folder (default: {MODELS})")
+        handler = reexport_command
+    elif argv[:1] == ["distill-reranker"]:
+        from qa.reranker import MODELS
+
+        parser.add_argument("benchmark")
+        parser.add_argument(
+            "--teacher", type=Path, default=MODELS, help=f"the full reranker's folder (default: {MODELS})"
+        )
+        parser.add_argument("--out", type=Path, default=MODELS, help=f"folder for the student (default: {MODELS})")
+        parser.add_argument(
+            "--keep", type=int, nargs="+", help="the teacher's layers the student keeps (default: 0 2 4 5)"
+        )
+        parser.add_argument("--squad-questions", type=at_least_one, help="SQuAD tuning questions read (default 2900)")
+        parser.add_argument("--data", help="folder of the public datasets (default: ../shared/datasets)")
+        handler = distill_command
     elif argv[:1] == ["train-scorer"]:
         from qa.reranker import MODELS
 

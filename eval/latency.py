@@ -8,6 +8,7 @@ caches empty, as a new question from a user would be.
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from pathlib import Path
@@ -63,13 +64,15 @@ def ann_recall(engine, questions: list[str], k: int = 10, limit: int = 100) -> d
     return found
 
 
-def measure(index: Path, questions: list[str], recall: bool = True) -> dict:
+def measure(
+    index: Path, questions: list[str], recall: bool = True, models: Path | None = None, threads: int | None = None
+) -> dict:
     from index.errors import BadQuestion
     from qa.engine import Engine
     from qa.settings import Settings
 
     started = time.perf_counter()
-    engine = Engine.load(Settings.from_env(index=index))
+    engine = Engine.load(Settings.from_env(index=index, models=models, threads=threads))
     loaded = time.perf_counter() - started
     engine.warm_up()
     warm = time.perf_counter() - started - loaded
@@ -95,6 +98,7 @@ def measure(index: Path, questions: list[str], recall: bool = True) -> dict:
         "vector_index": engine.stored.manifest.get("vector_index"),
         "questions": len(questions),
         "timed": len(timings),
+        "threads": engine.settings.threads or len(os.sched_getaffinity(0)),
         "load_s": loaded,
         "warm_up_s": warm,
         **memory,

@@ -106,25 +106,32 @@ async def ask_http(client, url: str, question: str) -> tuple[str, str | None]:
     return str(response.status_code), response.headers.get("retry-after")
 
 
-async def ask_gradio(client, url: str, question: str) -> tuple[str, str | None]:
+async def chat_answer(client, url: str, question: str) -> tuple[str, dict | None, str | None]:
+    """The chat's `/ask` endpoint as `gradio_client` calls it (POST, then the event stream): ("complete",
+    the answer object, None), or (what went wrong: a status, "gradio error", "no result"; None; Retry-After)."""
     response = await client.post(f"{url}/gradio_api/call/ask", json={"data": [question, ""]})
     if response.status_code != 200:
-        return str(response.status_code), response.headers.get("retry-after")
-    event_id = response.json()["event_id"]
+        return str(response.status_code), None, response.headers.get("retry-after")
     event = None
-    async with client.stream("GET", f"{url}/gradio_api/call/ask/{event_id}") as stream:
+    async with client.stream("GET", f"{url}/gradio_api/call/ask/{response.json()['event_id']}") as stream:
         async for line in stream.aiter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and event in ("complete", "error"):
                 if event == "error":
-                    return "gradio error", None
+                    return "gradio error", None, None
                 data = json.loads(line.split(":", 1)[1])
-                answer = data[0] if isinstance(data, list) and data else {}
-                if "quotes" in answer:
-                    return "ok", None
-                return ("busy" if "busy" in str(answer.get("error", "")) else "bad answer"), None
-    return "no result", None
+                return "complete", (data[0] if isinstance(data, list) and data else {}), None
+    return "no result", None, None
+
+
+async def ask_gradio(client, url: str, question: str) -> tuple[str, str | None]:
+    kind, answer, retry = await chat_answer(client, url, question)
+    if kind != "complete":
+        return kind, retry
+    if "quotes" in answer:
+        return "ok", None
+    return ("busy" if "busy" in str(answer.get("error", "")) else "bad answer"), None
 
 
 async def one(client, ask, url: str, question: str, tally: Tally) -> None:

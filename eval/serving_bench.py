@@ -1,15 +1,18 @@
-"""`python -m eval.serving_bench [--workers 1 2] [--api http gradio]`: the load test's figures for the README.
+"""`python -m eval.serving_bench [--runs 3] [--api http gradio] [--workers N]`: the serving figures for the README.
 
-For each worker count it starts `python -m ui` on a free port over the live index, and drives it with
-`eval.load`: one client alone (the single-question p50, from which capacity = cores ÷ p50), the open
-loop at 10 questions a second for 60 s, overload at three times capacity for 20 s, then 5 a second for
-5 s to see it serve normally again; then, on a server whose queue holds 50 (`--queue 50`), the closed
-loop of 50 clients × 20 questions. Takes ~15 minutes.
+It starts `python -m ui` with its default settings (engine processes, the waiting-time bound) on a free
+port over the live index, with the answer cache off (`--no-cache`: the load test repeats its questions),
+and drives it with `eval.load`, `--runs` times over: one client alone (the single-question p50, from
+which capacity = cores ÷ p50); the open loop at 10 questions a second for 60 s; the closed loop of 50
+clients × 20 questions; overload at three times capacity for 20 s, how long the last answers took to
+come back once the load dropped, then 5 questions a second for 5 s to see it serve normally again; and
+the engine processes' memory. About 3 minutes a run and API.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -23,13 +26,11 @@ from eval.load import render, run_load
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(workers: int, queue: int | None) -> tuple[subprocess.Popen, str]:
+def start(options: list[str]) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "ui", "--port", str(port), "--no-build", "--workers", str(workers)]
-    if queue:
-        command += ["--queue", str(queue)]
+    command = [sys.executable, "-m", "ui", "--port", str(port), "--no-build", "--no-cache", *options]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -43,49 +44,57 @@ def start(workers: int, queue: int | None) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the server did not start")
 
 
-def memory(url: str) -> str:
-    import json
-
+def health(url: str) -> dict:
     with urllib.request.urlopen(url + "/api/health", timeout=5) as response:
-        health = json.load(response)
-    return ", ".join(f"{w['rss_mb']:.0f} MB" for w in health["workers"])
+        return json.load(response)
+
+
+def memory(url: str) -> str:
+    return ", ".join(f"{w['rss_mb']:.0f} MB" for w in health(url)["workers"])
+
+
+def one_run(url: str, api: str, cores: int) -> dict:
+    """The five measurements of one run over `api`, printed as they come; the figures of each."""
+    alone = run_load(url, api, clients=1, questions=30)
+    capacity = cores / (alone["p50_ms"] / 1000)
+    print(render(alone))
+    print(f"  capacity = {cores} cores ÷ p50 {alone['p50_ms']} ms = {capacity:.1f} questions/s")
+    steady = run_load(url, api, rate=10, seconds=60)
+    print(render(steady), flush=True)
+    closed = run_load(url, api, clients=50, questions=20)
+    print(render(closed))
+    print(f"  {closed['answered_per_s'] / capacity:.0%} of capacity", flush=True)
+    over = run_load(url, api, rate=round(3 * capacity, 1), seconds=20)
+    drained = over["seconds"] - over["seconds_asked"]
+    print(render(over))
+    print(f"  the last answers came back {drained:.2f} s after the load dropped", flush=True)
+    after = run_load(url, api, rate=5, seconds=5)
+    print(render(after))
+    print(f"  engine RSS now: {memory(url)}", flush=True)
+    return {"alone": alone, "capacity": capacity, "open": steady, "closed": closed, "overload": over, "after": after}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.serving_bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--api", nargs="+", choices=["http", "gradio"], default=["http", "gradio"])
-    parser.add_argument("--queue", type=int, help="the server's --queue (default: its own)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--api", nargs="+", choices=["http", "gradio"], default=["http"])
+    parser.add_argument("--workers", type=int, help="the server's --workers (default: its own, one per core)")
+    parser.add_argument("--json", type=Path, help="also write every run's figures to this file")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
-    for workers in args.workers:
-        process, url = start(workers, args.queue)
-        try:
-            print(f"\n=== --workers {workers} ({cores} cores); engine RSS after start: {memory(url)}", flush=True)
-            capacity = {}
-            for api in args.api:
-                alone = run_load(url, api, clients=1, questions=30)
-                capacity[api] = cores / (alone["p50_ms"] / 1000)
-                print(render(alone))
-                print(f"  capacity = {cores} cores ÷ p50 {alone['p50_ms']} ms = {capacity[api]:.1f} questions/s")
-                print(render(run_load(url, api, rate=10, seconds=60)), flush=True)
-                print(render(run_load(url, api, rate=round(3 * capacity[api], 1), seconds=20)), flush=True)
-                print(render(run_load(url, api, rate=5, seconds=5)), flush=True)
-                print(f"  engine RSS now: {memory(url)}", flush=True)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-        # 50 clients asking at once wait in the queue: the server's queue holds them all (`--queue 50`).
-        process, url = start(workers, max(args.queue or 0, 50))
-        try:
-            print(f"--- --workers {workers} --queue 50", flush=True)
-            for api in args.api:
-                closed = run_load(url, api, clients=50, questions=20)
-                print(render(closed))
-                print(f"  {closed['answered_per_s'] / capacity[api]:.0%} of capacity", flush=True)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    process, url = start(["--workers", str(args.workers)] if args.workers else [])
+    runs = []
+    try:
+        print(f"=== {len(health(url)['workers'])} engine processes ({cores} cores); engine RSS: {memory(url)}")
+        for api in args.api:
+            for n in range(1, args.runs + 1):
+                print(f"\n--- {api}, run {n} of {args.runs}", flush=True)
+                runs.append({"api": api, "run": n, **one_run(url, api, cores)})
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
     return 0
 
 

@@ -26,7 +26,9 @@ class Settings:
     # The question's asking word ("who", "when", "how") counts as this many word pieces in the piece match
     # (`index.embed.question_pieces`; chosen on the own set and SQuAD's tuning half); 0 leaves it out.
     asking_weight: int = 3
-    reread: int = 12  # candidates the reranker reads, picked by `Scorer.shortlist`
+    # Candidates the reranker reads, picked by `Scorer.shortlist`: 8 costs two thirds of 12's time, with
+    # the same refusals on the tuning sets and Hit@1/Hit@3 within a question of 12's (eval/EXPERIMENTS.md).
+    reread: int = 8
     max_question_chars: int = 1000
     # The folder of the reranker and the scorer (`qa/models/`); another one is for comparing trained models.
     models: Path = MODELS

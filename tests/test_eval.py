@@ -269,13 +269,14 @@ def test_latency_benchmark_prints_answer_times_by_stage(seed_index, tmp_path):
         "# a comment line\nHow many children are stranded in Armenia?\n\nWhat is Nakhichevan?\nWhat is it?\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "eval", "latency", "--index", str(seed_index), "--questions", str(questions)],
+        [sys.executable, "-m", "eval", "latency", "--index", str(seed_index), "--questions", str(questions)]
+        + ["--threads", "1"],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    assert "2 documents" in done.stdout and "; 3 questions, 2 searched" in done.stdout
+    assert "2 documents" in done.stdout and "; 3 questions, 2 searched; each network on 1 thread\n" in done.stdout
     assert "(vector search: passages flat, sentences flat)" in done.stdout
     loaded = re.search(
         r"engine loaded in ([\d.]+) s .*resident memory after the questions (\d+) MB: (\d+) MB", done.stdout

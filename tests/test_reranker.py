@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from index.ingest import file_hash
 from index.types import Document
 from qa.reranker import MODELS, RECIPE_FILE, RERANKER_FILE, Reranker, RerankerMissing, candidate_text
 from tests.conftest import ROOT
@@ -114,3 +115,55 @@ def test_the_training_command_runs_end_to_end_and_its_onnx_scores_as_torch_does(
     assert np.abs(exported - expected).max() < 1e-4
     # The int8 file that ships keeps the scores close (the cut 200-word pair aside: int8 noise adds up there).
     assert np.abs(Reranker(tmp_path / "api").score(question, pairs[:2]) - expected[:2]).max() < 0.25
+
+
+def test_a_shipped_reranker_read_back_into_torch_scores_as_the_file_does(tmp_path):
+    from eval.train_reranker import export, network_from_onnx, quantise
+
+    network = network_from_onnx(MODELS / RERANKER_FILE)
+    export(network, tmp_path / "again.fp32.onnx")
+    quantise(tmp_path / "again.fp32.onnx", tmp_path / RERANKER_FILE)
+    for name in ("tokenizer.json", RECIPE_FILE):
+        shutil.copyfile(MODELS / name, tmp_path / name)
+    recipe = json.loads((tmp_path / RECIPE_FILE).read_text())
+    recipe["sha256"] = file_hash(tmp_path / RERANKER_FILE)
+    (tmp_path / RECIPE_FILE).write_text(json.dumps(recipe))
+    question = "When did the blockade start?"
+    pairs = [
+        "Since December 12, 2022, protesters have blocked the Lachin Corridor.",
+        "The blockade has caused shortages of food and medicine.",
+        "Dunes can reach 180 metres.",
+    ]
+    shipped, again = Reranker().score(question, pairs), Reranker(tmp_path).score(question, pairs)
+    assert np.abs(shipped - again).max() < 0.3 and list(np.argsort(again)) == list(np.argsort(shipped))
+
+
+def test_distilling_teaches_a_smaller_reader_what_the_shipped_one_reads(seed_index, encoder, tmp_path):
+    """`distill-reranker` end to end on a tiny SQuAD slice and one own question: the student has the kept
+    layers, names its teacher, and its logits are closer to the teacher's than before it was taught."""
+    from eval.distill import Lessons, Recording, reading_lists, run
+    from index.build import build
+    from tests.test_training_data import tiny_squad
+
+    squad = tiny_squad(tmp_path / "squad11_dev")
+    build(squad / "corpus.jsonl", tmp_path / "squad_index", encoder)
+    own = tmp_path / "own.jsonl"
+    own.write_text(
+        '{"id": "o1", "question": "when did the blockade start", "answerable": false, "kind": "absent"}\n',
+        encoding="utf-8",
+    )
+    # one step an epoch over the same lists: the first steps and the last see the same data
+    lessons = Lessons(keep=(0, 5), squad_questions=4, off_topic=1, epochs=10, batch=8, lr=3e-4)
+    places = {"squad": squad, "own": (own,), "seed_index": seed_index, "squad_index": tmp_path / "squad_index"}
+    lists = reading_lists(MODELS, lessons, say=lambda _: None, **places)
+    # SQuAD's 4 and the own question over SQuAD; the own question twice (as written, as typed) and a SQuAD one
+    # over the seeds
+    assert len(lists) == 4 + 1 + 2 + 1 and all(len(c) == len(t) > 0 for _, c, t in lists)
+    info = run(lessons, teacher=MODELS, out=tmp_path / "student", say=lambda _: None, **places)
+    student = Reranker(tmp_path / "student")
+    teacher = json.loads((MODELS / RECIPE_FILE).read_text())
+    assert student.recipe["recipe"]["layers"] == 2 and info["distilled"]["teacher_sha256"] == teacher["sha256"]
+    assert info["distilled"]["last_mse"] < info["distilled"]["first_mse"]  # it learned from its teacher
+    recording = Recording(student)
+    recording.score("when does the nile flood", ["Rivers: It floods every summer."])
+    assert [(q, c) for q, c, _ in recording.read] == [("when does the nile flood", ["Rivers: It floods every summer."])]

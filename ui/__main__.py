@@ -1,5 +1,5 @@
-"""`python -m ui [--host HOST] [--port PORT] [--workers N]`: build the index if needed, then serve the chat
-and the JSON API (`ui.server`) from N engine processes (`ui.engines`)."""
+"""`python -m ui [--host HOST] [--port PORT] [--workers N] [--max-wait SECONDS] [--no-cache]`: build the index
+if needed, then serve the chat and the JSON API (`ui.server`) from N engine processes (`ui.engines`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 from index.config import at_least_one
-
-QUEUE = 10
+from ui.engines import CACHE_SIZE, MAX_WAIT
 
 
 def port_taken(host: str, port: int) -> str | None:
@@ -28,6 +27,17 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
+def seconds(text: str) -> float:
+    """A number of seconds given on the command line, 0 or more (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, not {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     parser = argparse.ArgumentParser(prog="python -m ui", description="Serve the question-answering chat.")
@@ -35,14 +45,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--index", type=Path, help="index directory (default: var/index)")
     parser.add_argument("--no-build", action="store_true", help="do not build a missing or stale index")
+    cores = len(os.sched_getaffinity(0))
     parser.add_argument(
-        "--workers", type=at_least_one, default=1, help="engine processes, each with its own engine (default: 1)"
+        "--workers",
+        type=at_least_one,
+        default=cores,
+        help=f"engine processes, each with its own engine (default: one per core, here {cores})",
     )
     parser.add_argument(
-        "--queue",
-        type=at_least_one,
-        default=16,
-        help="questions that may wait beyond those being answered; more get 503 with Retry-After (default: 16)",
+        "--max-wait",
+        type=seconds,
+        default=MAX_WAIT,
+        metavar="SECONDS",
+        help="a question expected to wait longer than this for an engine gets 503 with Retry-After at once "
+        f"(default: {MAX_WAIT:g})",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"answer every question afresh, without the cache of the last {CACHE_SIZE:,} answers "
+        "(for load measurements, which repeat questions)",
     )
     args = parser.parse_args(argv)
     taken = port_taken(args.host, args.port)
@@ -79,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{exc} Building it now…", flush=True)
             for line in build(settings.corpus or DEFAULT_CORPUS, settings.index, progress=True).lines():
                 print(line)
-        pool = EnginePool(settings, workers=args.workers, queue=args.queue)
+        pool = EnginePool(
+            settings, workers=args.workers, max_wait=args.max_wait, cache=0 if args.no_cache else CACHE_SIZE
+        )
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,9 +5,12 @@
     POST /api/reload   look for a new build now (from this machine only)
     /docs              the OpenAPI page; /  the chat, whose `gradio_client` endpoint is /ask
 
-Questions go to the engine processes of `ui.engines.EnginePool`; when more wait than it queues, a
-request is answered 503 with Retry-After at once, so a burst costs the visitors it cannot serve a fast
-"try again" instead of everyone a slow answer. Every error is a status and one sentence.
+Questions go to the engine processes of `ui.engines.EnginePool`, or come from its cache of answers. A
+question that would wait there longer than its bound (`--max-wait`) is answered 503 at once, with
+Retry-After the estimated wait in whole seconds, so a burst costs the visitors it cannot serve a fast
+"try again" instead of everyone a slow answer. The chat's questions reach the same pool through Gradio's
+queue, which passes them on at once so that the pool, not Gradio, decides. Every error is a status and
+one sentence.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from ui.handler import INTERNAL_ERROR
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
-RETRY_AFTER = "1"  # seconds
+FASTEST = 0.02  # seconds: less than any question takes to compute (figures: README), for Gradio's limits
+CHAT_THREADS = 1000  # at most this many chat events run at once, whatever the bound (more wait in Gradio's queue)
 STALE_EVERY = 10.0  # seconds between two checks of the index against the corpus
 BAD_BODY = 'The request body must be a JSON object like {"question": "When did the blockade start?"}'
 TOO_LARGE = f"The request body is over {MAX_BODY // 1024} kB; send one question of at most 1000 characters."
@@ -112,7 +116,7 @@ def create_api(pool: EnginePool) -> FastAPI:
         except BadQuestion as exc:
             return error(400, str(exc))
         except Busy as exc:
-            return error(503, str(exc), **{"Retry-After": RETRY_AFTER})
+            return error(503, str(exc), **{"Retry-After": str(exc.retry_after)})
         except Exception:
             log.exception("answering %r failed", body.question[:200])
             return error(500, INTERNAL_ERROR)
@@ -136,7 +140,7 @@ def create_api(pool: EnginePool) -> FastAPI:
         try:
             await run(pool.reload)
         except Busy as exc:
-            return error(503, str(exc), **{"Retry-After": RETRY_AFTER})
+            return error(503, str(exc), **{"Retry-After": str(exc.retry_after)})
         return JSONResponse(pool.status())
 
     return app
@@ -167,9 +171,12 @@ def create_app(pool: EnginePool):
 
     api = create_api(pool)
     blocks = build_app(pool)
-    # Gradio passes on at once what the pool may take (the pool sheds beyond its queue, as for the API).
-    capacity = pool.workers + pool.queue
-    blocks.queue(default_concurrency_limit=capacity + 2, max_size=capacity)
+    # Gradio runs each event in a thread of its own at once, for more questions than the pool would admit
+    # were each computed in `FASTEST` seconds, plus room for the side panel's calls: so the pool decides
+    # which question waits and which is refused, as for the API. Gradio reads `max_threads` in `queue`.
+    threads = min(pool.admits(FASTEST), CHAT_THREADS) + 8
+    blocks.max_threads = threads
+    blocks.queue(default_concurrency_limit=threads, max_size=threads)
     app = gr.mount_gradio_app(
         api, blocks, path="/", show_error=False, footer_links=["api"], ssr_mode=False, **launch_options()
     )
