@@ -2,9 +2,10 @@
 
 The bi-encoder compares two vectors made apart; a cross-encoder reads "question [SEP] candidate" in
 one pass, so "when did the blockade start" meets "Since December 12, 2022, … have blocked" through
-attention between the two. It rereads the best spans of the mix (`Engine.reread`). The candidate carries where it stands (`candidate_text`): the document's
-title, its heading path and, for a post, its author, so a question about a section or about the
-author is read against that structure.
+attention between the two. It reads the spans the scorer shortlists (`Engine.score`,
+`Settings.reread`). The candidate carries where it stands (`candidate_text`): the document's title,
+its heading path and, for a post, its author, so a question about a section or about the author is
+read against that structure.
 
 The network is fine-tuned here (`python -m eval train-reranker`, see `eval/train_reranker.py`) and
 ships as int8 ONNX in `qa/models/`, run by onnxruntime: no torch on the query path. Its score is a
