@@ -117,25 +117,28 @@ def test_the_training_command_runs_end_to_end_and_its_onnx_scores_as_torch_does(
     assert np.abs(Reranker(tmp_path / "api").score(question, pairs[:2]) - expected[:2]).max() < 0.25
 
 
-def test_a_shipped_reranker_read_back_into_torch_scores_as_the_file_does(tmp_path):
-    from eval.train_reranker import export, network_from_onnx, quantise
-
-    network = network_from_onnx(MODELS / RERANKER_FILE)
-    export(network, tmp_path / "again.fp32.onnx")
-    quantise(tmp_path / "again.fp32.onnx", tmp_path / RERANKER_FILE)
-    for name in ("tokenizer.json", RECIPE_FILE):
-        shutil.copyfile(MODELS / name, tmp_path / name)
-    recipe = json.loads((tmp_path / RECIPE_FILE).read_text())
-    recipe["sha256"] = file_hash(tmp_path / RERANKER_FILE)
-    (tmp_path / RECIPE_FILE).write_text(json.dumps(recipe))
+def test_a_shipped_reranker_exported_again_scores_as_before_and_says_where_it_came_from(tmp_path):
+    """`reexport-reranker` reads the int8 file's weights back into torch (`network_from_onnx`) and exports
+    them in the current graph: the logits stay within int8 noise, the ranking the same; the recipe
+    and the scorer's file name the new file's hash, and the recipe the old one."""
+    folder = tmp_path / "models"
+    shutil.copytree(MODELS, folder)
+    before = json.loads((MODELS / RECIPE_FILE).read_text())["sha256"]
+    command = [sys.executable, "-m", "eval", "reexport-reranker", "--models", str(folder)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0 and "Wrote " in done.stdout, done.stderr[-2000:]
+    again = Reranker(folder)  # its hash checks at load
+    assert again.recipe["sha256"] == file_hash(folder / RERANKER_FILE)
+    assert again.recipe["exported_again"]["from_sha256"] == before
+    assert json.loads((folder / "scorer.json").read_text())["recipe"]["reranker_sha256"] == again.recipe["sha256"]
     question = "When did the blockade start?"
     pairs = [
         "Since December 12, 2022, protesters have blocked the Lachin Corridor.",
         "The blockade has caused shortages of food and medicine.",
         "Dunes can reach 180 metres.",
     ]
-    shipped, again = Reranker().score(question, pairs), Reranker(tmp_path).score(question, pairs)
-    assert np.abs(shipped - again).max() < 0.3 and list(np.argsort(again)) == list(np.argsort(shipped))
+    shipped, now = Reranker().score(question, pairs), again.score(question, pairs)
+    assert np.abs(shipped - now).max() < 0.3 and list(np.argsort(now)) == list(np.argsort(shipped))
 
 
 def test_distilling_teaches_a_smaller_reader_what_the_shipped_one_reads(seed_index, encoder, tmp_path):
