@@ -6,7 +6,7 @@
     python -m eval latency --index DIR --questions FILE [--threads N]   (one question per line; times only)
     python -m eval train-reranker [--out DIR] [--layers N] [--squad-questions N] [--own-repeats N] [--no-own]
     python -m eval reexport-reranker [--models DIR]   (the shipped reranker's weights in the current graph)
-    python -m eval distill-reranker [--teacher DIR] [--out DIR] [--keep 0 2 4 5]   (a smaller reader taught by the full one)
+    python -m eval distill-reranker --out DIR [--teacher DIR] [--keep 0 2 4 5]   (a smaller reader taught by the full one)
     python -m eval train-scorer [--models DIR] [--no-own]   (after train-reranker; needs the SQuAD index)
     python -m eval ann [--index DIR] [--sizes N ...]   (HNSW against flat: recall@10, build and search time)
     python -m eval load --url URL [--api http|gradio] (--clients C --questions Q | --rate R --seconds S)
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(
             "--teacher", type=Path, default=MODELS, help=f"the full reranker's folder (default: {MODELS})"
         )
-        parser.add_argument("--out", type=Path, default=MODELS, help=f"folder for the student (default: {MODELS})")
+        parser.add_argument("--out", type=Path, required=True, help="folder for the student (not the teacher's)")
         parser.add_argument(
             "--keep", type=int, nargs="+", help="the teacher's layers the student keeps (default: 0 2 4 5)"
         )

@@ -115,18 +115,20 @@ def teach(student, tokenizer, lists, lessons: Lessons, max_pieces: int, say) -> 
 
 def run(
     lessons: Lessons,
+    out: Path,
     teacher: Path = MODELS,
-    out: Path = MODELS,
     squad: Path = SQUAD,
     seed_index: Path = SEED_INDEX,
     squad_index: Path = SQUAD_INDEX,
     own: tuple[Path, ...] = OWN_SETS,
     say=print,
 ) -> dict:
-    """Distil the reranker in `teacher` into `out` (`reranker.onnx`, `reranker.json`, `tokenizer.json`);
-    `out` may be `teacher`, which is read whole before anything is written."""
+    """Distil the reranker in `teacher` into `out` (`reranker.onnx`, `reranker.json`, `tokenizer.json`).
+    `out` must be another folder: the teacher's scorer was fitted to the teacher, not to the student."""
     import torch
 
+    if Path(out).resolve() == Path(teacher).resolve():
+        raise ValueError(f"the student cannot replace its teacher in {out}; give another --out folder")
     started = time.perf_counter()
     teacher_recipe = json.loads((teacher / RECIPE_FILE).read_text(encoding="utf-8"))
     network = network_from_onnx(teacher / RERANKER_FILE)

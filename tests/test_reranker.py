@@ -162,7 +162,9 @@ def test_distilling_teaches_a_smaller_reader_what_the_shipped_one_reads(seed_ind
     # SQuAD's 4 and the own question over SQuAD; the own question twice (as written, as typed) and a SQuAD one
     # over the seeds
     assert len(lists) == 4 + 1 + 2 + 1 and all(len(c) == len(t) > 0 for _, c, t in lists)
-    info = run(lessons, teacher=MODELS, out=tmp_path / "student", say=lambda _: None, **places)
+    with pytest.raises(ValueError, match="cannot replace its teacher"):
+        run(lessons, out=MODELS, say=lambda _: None, **places)
+    info = run(lessons, out=tmp_path / "student", teacher=MODELS, say=lambda _: None, **places)
     student = Reranker(tmp_path / "student")
     teacher = json.loads((MODELS / RECIPE_FILE).read_text())
     assert student.recipe["recipe"]["layers"] == 2 and info["distilled"]["teacher_sha256"] == teacher["sha256"]
